@@ -1,0 +1,9 @@
+//! The domain: pure code with no I/O (no tokio, sled, NATS or HTTP). Events and their
+//! validation, the fold, the calendar, reference data, read models and report figures.
+
+pub mod calendar;
+pub mod event;
+pub mod fold;
+pub mod model;
+pub mod reference;
+pub mod report;

@@ -1,0 +1,160 @@
+//! Read models: the per-(LPA, month) and per-(LPA, month, sector) tallies that the fold
+//! keeps, in integer milliseconds.
+//!
+//! They hold raw dimensions (every reason, role, scope, planned flag, sector code) and
+//! never apply reference data, so `counted` and the sector list can change without a
+//! rebuild. Zero entries are removed, so a model is a canonical function of the events:
+//! live ingestion and `rebuild` give the same bytes.
+
+use super::event::{Role, Scope};
+use super::fold::{AbstractedCell, AbstractionKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Milliseconds and occurrences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub ms: i64,
+    pub n: i64,
+}
+
+impl Tally {
+    fn add(&mut self, ms: i64, n: i64) {
+        self.ms += ms;
+        self.n += n;
+    }
+    fn is_zero(&self) -> bool {
+        self.ms == 0 && self.n == 0
+    }
+}
+
+fn bump<K: Ord>(map: &mut BTreeMap<K, Tally>, key: K, ms: i64, n: i64) {
+    let t = map.entry(key).or_default();
+    t.add(ms, n);
+    map.retain(|_, t| !t.is_zero());
+}
+
+/// Per LPA and month.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LpaMonth {
+    /// Rostered (not cancelled) shift time and shift count, by role.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rostered: BTreeMap<Role, Tally>,
+    /// Abstracted time and count, by `reason|role|scope|planned`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub abstracted: BTreeMap<String, Tally>,
+    /// Abstractions with a base event and no end, by the month they started.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub open: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl LpaMonth {
+    pub fn is_empty(&self) -> bool {
+        self.rostered.is_empty() && self.abstracted.is_empty() && self.open == 0
+    }
+
+    pub fn add_rostered(&mut self, role: Role, ms: i64, n: i64) {
+        bump(&mut self.rostered, role, ms, n);
+    }
+
+    pub fn add_abstracted(&mut self, c: &AbstractedCell, sign: i64) {
+        bump(
+            &mut self.abstracted,
+            encode_key(&c.key),
+            sign * c.ms,
+            sign * c.count,
+        );
+    }
+
+    pub fn rostered_ms(&self) -> i64 {
+        self.rostered.values().map(|t| t.ms).sum()
+    }
+
+    pub fn shifts(&self) -> i64 {
+        self.rostered.values().map(|t| t.n).sum()
+    }
+
+    /// Abstracted cells with their decoded dimensions.
+    pub fn cells(&self) -> impl Iterator<Item = (AbstractionKey, Tally)> + '_ {
+        self.abstracted
+            .iter()
+            .filter_map(|(k, t)| decode_key(k).map(|k| (k, *t)))
+    }
+}
+
+/// Per LPA, month and sector (sector codes as received, known or not).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SectorMonth {
+    #[serde(default, skip_serializing_if = "Tally::is_zero")]
+    pub rostered: Tally,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub abstracted_by_reason: BTreeMap<String, Tally>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub open: i64,
+}
+
+impl SectorMonth {
+    pub fn is_empty(&self) -> bool {
+        self.rostered.is_zero() && self.abstracted_by_reason.is_empty() && self.open == 0
+    }
+    pub fn add_rostered(&mut self, ms: i64, n: i64) {
+        self.rostered.add(ms, n);
+    }
+    pub fn add_abstracted(&mut self, reason: &str, ms: i64, n: i64) {
+        bump(&mut self.abstracted_by_reason, reason.to_string(), ms, n);
+    }
+}
+
+pub fn encode_key(k: &AbstractionKey) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        k.reason,
+        k.role.as_str(),
+        k.scope.as_str(),
+        if k.planned { "planned" } else { "unplanned" }
+    )
+}
+
+pub fn decode_key(s: &str) -> Option<AbstractionKey> {
+    let mut it = s.split('|');
+    let (reason, role, scope, planned) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    Some(AbstractionKey {
+        reason: reason.to_string(),
+        role: Role::ALL.into_iter().find(|r| r.as_str() == role)?,
+        scope: Scope::ALL.into_iter().find(|x| x.as_str() == scope)?,
+        planned: match planned {
+            "planned" => true,
+            "unplanned" => false,
+            _ => return None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let k = AbstractionKey {
+            reason: "response_cover".into(),
+            role: Role::SpecialConstable,
+            scope: Scope::External,
+            planned: true,
+        };
+        assert_eq!(decode_key(&encode_key(&k)), Some(k));
+    }
+
+    #[test]
+    fn adding_and_removing_leaves_an_empty_model() {
+        let mut m = LpaMonth::default();
+        m.add_rostered(Role::Pc, 1000, 1);
+        m.add_rostered(Role::Pc, -1000, -1);
+        assert!(m.is_empty());
+        assert_eq!(serde_json::to_string(&m).unwrap(), "{}");
+    }
+}

@@ -1,0 +1,373 @@
+//! The governance board's figures for one month, computed from read models and the
+//! reference data. No formatting here: `render` turns a [`MonthReport`] into md, html,
+//! csv or json, and `/api/v1/months/{month}` serves it as JSON.
+//!
+//! Privacy rules applied here, once: no officer identifier leaves this module, and
+//! counts of people or occurrences below `suppress_below` are withheld.
+
+use super::calendar::Month;
+use super::model::{LpaMonth, SectorMonth};
+use super::reference::{Rag, Reference};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+const MS_PER_HOUR: f64 = 3_600_000.0;
+
+/// Thresholds for "officers abstracted N or more times in the month".
+pub const REPEAT_THRESHOLDS: [u64; 4] = [1, 3, 5, 10];
+
+/// What the adapter gathers from the store for one LPA.
+#[derive(Debug, Clone, Default)]
+pub struct LpaInputs {
+    pub lpa: String,
+    pub this: LpaMonth,
+    pub prev: LpaMonth,
+    pub year_ago: LpaMonth,
+    pub sectors: Vec<(String, SectorMonth)>,
+    /// Abstractions started in the month, one value per officer.
+    pub officer_counts: Vec<u64>,
+    /// The 13 months ending with this one, oldest first.
+    pub trend: Vec<(Month, LpaMonth)>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MonthReport {
+    pub month: String,
+    pub force: String,
+    pub generated_from: String,
+    pub summary: ForceSummary,
+    pub lpas: Vec<LpaReport>,
+    pub data_quality: DataQuality,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ForceSummary {
+    pub rostered_hours: f64,
+    pub abstracted_hours: f64,
+    pub abstraction_ratio: Option<f64>,
+    pub open_abstractions: i64,
+    pub lpas_red: usize,
+    pub lpas_amber: usize,
+    pub lpas_green: usize,
+    pub abstracted_hours_by_reason: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LpaReport {
+    pub lpa: String,
+    pub name: String,
+    pub rostered_hours: f64,
+    pub abstracted_hours: f64,
+    pub abstraction_ratio: Option<f64>,
+    pub open_abstractions: i64,
+    pub abstracted_hours_by_reason: BTreeMap<String, f64>,
+    pub target_ratio: f64,
+    /// `green`, `amber` or `red`; none when nothing was rostered.
+    pub rag: Option<Rag>,
+    pub shifts: i64,
+    /// Counted abstractions that started this month.
+    pub abstractions: i64,
+    pub previous_month_ratio: Option<f64>,
+    pub change_vs_previous_month: Option<f64>,
+    pub year_earlier_ratio: Option<f64>,
+    pub change_vs_year_earlier: Option<f64>,
+    /// Counted hours by role, scope and planned/unplanned.
+    pub abstracted_hours_by_role: BTreeMap<String, f64>,
+    pub abstracted_hours_by_scope: BTreeMap<String, f64>,
+    pub planned_hours: f64,
+    pub unplanned_hours: f64,
+    /// Sectors by abstraction ratio, highest first.
+    pub sectors: Vec<SectorReport>,
+    /// `N+` → officers abstracted N or more times; none when suppressed.
+    pub officers_abstracted_at_least: BTreeMap<String, Option<u64>>,
+    pub trend: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SectorReport {
+    pub sector: String,
+    pub name: Option<String>,
+    pub known: bool,
+    pub rostered_hours: f64,
+    pub abstracted_hours: f64,
+    pub abstraction_ratio: Option<f64>,
+    /// Counted abstractions started this month; none when suppressed.
+    pub abstractions: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrendPoint {
+    pub month: String,
+    pub rostered_hours: f64,
+    pub abstracted_hours: f64,
+    pub abstraction_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct DataQuality {
+    pub open_abstractions: i64,
+    /// `lpa/sector` codes not in the reference data, with rostered + abstracted entries.
+    pub unknown_sectors: BTreeMap<String, i64>,
+    pub rejected_events: BTreeMap<String, u64>,
+}
+
+fn hours(ms: i64) -> f64 {
+    ms as f64 / MS_PER_HOUR
+}
+
+fn ratio(num_ms: i64, den_ms: i64) -> Option<f64> {
+    (den_ms > 0).then(|| num_ms as f64 / den_ms as f64)
+}
+
+/// Counted milliseconds and counted occurrences of a month.
+fn counted(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
+    m.cells()
+        .filter(|(k, _)| reference.is_counted(&k.reason))
+        .fold((0, 0), |(ms, n), (_, t)| (ms + t.ms, n + t.n))
+}
+
+fn month_ratio(reference: &Reference, m: &LpaMonth) -> Option<f64> {
+    ratio(counted(reference, m).0, m.rostered_ms())
+}
+
+fn suppress(reference: &Reference, n: i64) -> Option<i64> {
+    (n == 0 || n >= reference.suppress_below as i64).then_some(n)
+}
+
+pub fn month_report(
+    reference: &Reference,
+    month: Month,
+    inputs: &[LpaInputs],
+    rejected: &[(String, u64)],
+) -> MonthReport {
+    let mut lpas = Vec::new();
+    let mut dq = DataQuality {
+        rejected_events: rejected.iter().cloned().collect(),
+        ..Default::default()
+    };
+    for l in &reference.lpas {
+        let empty = LpaInputs {
+            lpa: l.code.clone(),
+            ..Default::default()
+        };
+        let inp = inputs.iter().find(|i| i.lpa == l.code).unwrap_or(&empty);
+        let r = lpa_report(reference, l, inp, &mut dq);
+        dq.open_abstractions += r.open_abstractions;
+        lpas.push(r);
+    }
+    let sum_ms = |f: &dyn Fn(&LpaInputs) -> i64| inputs.iter().map(f).sum::<i64>();
+    let rostered = sum_ms(&|i| i.this.rostered_ms());
+    let abstracted = sum_ms(&|i| counted(reference, &i.this).0);
+    let mut by_reason: BTreeMap<String, f64> = BTreeMap::new();
+    for l in &lpas {
+        for (k, v) in &l.abstracted_hours_by_reason {
+            *by_reason.entry(k.clone()).or_default() += v;
+        }
+    }
+    let count_rag = |rag: Rag| lpas.iter().filter(|l| l.rag == Some(rag)).count();
+    let summary = ForceSummary {
+        rostered_hours: hours(rostered),
+        abstracted_hours: hours(abstracted),
+        abstraction_ratio: ratio(abstracted, rostered),
+        open_abstractions: lpas.iter().map(|l| l.open_abstractions).sum(),
+        lpas_red: count_rag(Rag::Red),
+        lpas_amber: count_rag(Rag::Amber),
+        lpas_green: count_rag(Rag::Green),
+        abstracted_hours_by_reason: by_reason,
+    };
+    MonthReport {
+        month: month.to_string(),
+        force: reference.force.clone(),
+        generated_from: "read models of the stored event log".into(),
+        summary,
+        lpas,
+        data_quality: dq,
+    }
+}
+
+fn lpa_report(
+    reference: &Reference,
+    l: &super::reference::Lpa,
+    inp: &LpaInputs,
+    dq: &mut DataQuality,
+) -> LpaReport {
+    let m = &inp.this;
+    let (counted_ms, counted_n) = counted(reference, m);
+    let this_ratio = ratio(counted_ms, m.rostered_ms());
+    let mut by_reason: BTreeMap<String, i64> = reference
+        .reasons
+        .iter()
+        .map(|r| (r.code.clone(), 0))
+        .collect();
+    let mut by_role: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_scope: BTreeMap<String, i64> = BTreeMap::new();
+    let (mut planned, mut unplanned) = (0i64, 0i64);
+    for (k, t) in m.cells() {
+        *by_reason.entry(k.reason.clone()).or_default() += t.ms;
+        if !reference.is_counted(&k.reason) {
+            continue;
+        }
+        *by_role.entry(k.role.as_str().into()).or_default() += t.ms;
+        *by_scope.entry(k.scope.as_str().into()).or_default() += t.ms;
+        if k.planned {
+            planned += t.ms;
+        } else {
+            unplanned += t.ms;
+        }
+    }
+    let to_hours = |m: BTreeMap<String, i64>| -> BTreeMap<String, f64> {
+        m.into_iter().map(|(k, v)| (k, hours(v))).collect()
+    };
+    let prev = month_ratio(reference, &inp.prev);
+    let year_ago = month_ratio(reference, &inp.year_ago);
+    let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+
+    let mut sectors: Vec<SectorReport> = inp
+        .sectors
+        .iter()
+        .map(|(code, s)| {
+            let known = reference.has_sector(&l.code, code);
+            if !known {
+                *dq.unknown_sectors
+                    .entry(format!("{}/{code}", l.code))
+                    .or_default() += s.rostered.n
+                    + s.abstracted_by_reason.values().map(|t| t.n).sum::<i64>()
+                    + s.open;
+            }
+            let (ams, an) = s
+                .abstracted_by_reason
+                .iter()
+                .filter(|(r, _)| reference.is_counted(r))
+                .fold((0, 0), |(ms, n), (_, t)| (ms + t.ms, n + t.n));
+            SectorReport {
+                sector: code.clone(),
+                name: l
+                    .sectors
+                    .iter()
+                    .find(|x| &x.code == code)
+                    .map(|x| x.name.clone()),
+                known,
+                rostered_hours: hours(s.rostered.ms),
+                abstracted_hours: hours(ams),
+                abstraction_ratio: ratio(ams, s.rostered.ms),
+                abstractions: suppress(reference, an),
+            }
+        })
+        .collect();
+    sectors.sort_by(|a, b| {
+        b.abstraction_ratio
+            .unwrap_or(-1.0)
+            .total_cmp(&a.abstraction_ratio.unwrap_or(-1.0))
+            .then_with(|| a.sector.cmp(&b.sector))
+    });
+
+    let officers_abstracted_at_least = REPEAT_THRESHOLDS
+        .iter()
+        .map(|&n| {
+            let c = inp.officer_counts.iter().filter(|&&x| x >= n).count() as i64;
+            (format!("{n}+"), suppress(reference, c).map(|c| c as u64))
+        })
+        .collect();
+
+    LpaReport {
+        lpa: l.code.clone(),
+        name: l.name.clone(),
+        rostered_hours: hours(m.rostered_ms()),
+        abstracted_hours: hours(counted_ms),
+        abstraction_ratio: this_ratio,
+        open_abstractions: m.open,
+        abstracted_hours_by_reason: to_hours(by_reason),
+        target_ratio: l.target_ratio,
+        rag: this_ratio.map(|r| reference.rag(r, l.target_ratio)),
+        shifts: m.shifts(),
+        abstractions: counted_n,
+        previous_month_ratio: prev,
+        change_vs_previous_month: diff(this_ratio, prev),
+        year_earlier_ratio: year_ago,
+        change_vs_year_earlier: diff(this_ratio, year_ago),
+        abstracted_hours_by_role: to_hours(by_role),
+        abstracted_hours_by_scope: to_hours(by_scope),
+        planned_hours: hours(planned),
+        unplanned_hours: hours(unplanned),
+        sectors,
+        officers_abstracted_at_least,
+        trend: inp
+            .trend
+            .iter()
+            .map(|(mo, lm)| {
+                let c = counted(reference, lm).0;
+                TrendPoint {
+                    month: mo.to_string(),
+                    rostered_hours: hours(lm.rostered_ms()),
+                    abstracted_hours: hours(c),
+                    abstraction_ratio: ratio(c, lm.rostered_ms()),
+                }
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{Role, Scope};
+    use crate::domain::fold::{AbstractedCell, AbstractionKey};
+
+    const H: i64 = 3_600_000;
+
+    fn cell(reason: &str, ms: i64) -> AbstractedCell {
+        AbstractedCell {
+            month: Month::new(2024, 3),
+            sector: "x".into(),
+            key: AbstractionKey {
+                reason: reason.into(),
+                role: Role::Pc,
+                scope: Scope::Lpa,
+                planned: false,
+            },
+            ms,
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn uncounted_reasons_are_listed_but_left_out_of_the_ratio() {
+        let r = Reference::west_midlands();
+        let mut m = LpaMonth::default();
+        m.add_rostered(Role::Pc, 100 * H, 10);
+        m.add_abstracted(&cell("response_cover", 10 * H), 1);
+        m.add_abstracted(&cell("training", 5 * H), 1);
+        let inputs = vec![LpaInputs {
+            lpa: "dudley".into(),
+            this: m,
+            ..Default::default()
+        }];
+        let rep = month_report(&r, Month::new(2024, 3), &inputs, &[]);
+        assert_eq!(rep.lpas.len(), 7);
+        let d = rep.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.rostered_hours, 100.0);
+        assert_eq!(d.abstracted_hours, 10.0);
+        assert_eq!(d.abstraction_ratio, Some(0.1));
+        assert_eq!(d.abstracted_hours_by_reason["training"], 5.0);
+        assert_eq!(d.abstracted_hours_by_reason["court"], 0.0);
+        assert_eq!(d.rag, Some(Rag::Green));
+        let w = rep.lpas.iter().find(|l| l.lpa == "walsall").unwrap();
+        assert_eq!(w.abstraction_ratio, None);
+        assert_eq!(w.rag, None);
+    }
+
+    #[test]
+    fn small_officer_counts_are_suppressed() {
+        let r = Reference::west_midlands();
+        let inputs = vec![LpaInputs {
+            lpa: "dudley".into(),
+            officer_counts: vec![1, 1, 2, 3, 4, 5, 6],
+            ..Default::default()
+        }];
+        let rep = month_report(&r, Month::new(2024, 3), &inputs, &[]);
+        let d = rep.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.officers_abstracted_at_least["1+"], Some(7));
+        assert_eq!(d.officers_abstracted_at_least["3+"], None);
+        assert_eq!(d.officers_abstracted_at_least["10+"], Some(0));
+    }
+}

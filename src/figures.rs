@@ -1,0 +1,36 @@
+//! Gathers a month's report inputs from the store and hands them to the pure
+//! `domain::report`; shared by the HTTP API and the `report` command.
+
+use crate::domain::calendar::Month;
+use crate::domain::reference::Reference;
+use crate::domain::report::{month_report, LpaInputs, MonthReport};
+use crate::store::{Store, StoreError};
+
+pub fn month(
+    store: &Store,
+    reference: &Reference,
+    month: Month,
+) -> Result<MonthReport, StoreError> {
+    let mut inputs = Vec::with_capacity(reference.lpas.len());
+    for l in &reference.lpas {
+        let lpa = l.code.as_str();
+        let mut trend = Vec::with_capacity(13);
+        let mut m = month;
+        for _ in 0..13 {
+            trend.push((m, store.lpa_month(lpa, m)?));
+            m = m.prev();
+        }
+        trend.reverse();
+        inputs.push(LpaInputs {
+            lpa: lpa.to_string(),
+            this: store.lpa_month(lpa, month)?,
+            prev: store.lpa_month(lpa, month.prev())?,
+            year_ago: store.lpa_month(lpa, month.year_earlier())?,
+            sectors: store.sectors(lpa, month)?,
+            officer_counts: store.officer_counts(lpa, month)?,
+            trend,
+        });
+    }
+    let rejected = store.rejected_counts(month)?;
+    Ok(month_report(reference, month, &inputs, &rejected))
+}

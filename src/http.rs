@@ -1,0 +1,165 @@
+//! HTTP (contract §6): `/metrics`, `/healthz`, `/readyz`, the month API and the report.
+//! Handlers are thin: figures come from `figures`, formatting from `render`.
+
+use crate::domain::calendar::Month;
+use crate::domain::reference::Reference;
+use crate::metrics::Metrics;
+use crate::render::{self, Format};
+use crate::store::Store;
+use async_nats::jetstream;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What `/readyz` asks: is the client connected, and has the consumer nothing pending?
+#[derive(Clone)]
+pub struct ReadyProbe {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub stream: String,
+    pub consumer: String,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub reference: Arc<Reference>,
+    pub metrics: Arc<Metrics>,
+    pub probe: Option<ReadyProbe>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/months/{month}", get(month))
+        .route("/api/v1/reports/monthly/{month}", get(report))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Errors as responses: clients get the reason, never internals.
+pub enum ApiError {
+    BadRequest(String),
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": m })),
+            )
+                .into_response(),
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(serde_json::json!({ "error": "internal error; see the tracker's log" })),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let body = tokio::task::spawn_blocking(move || s.metrics.render())
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let Some(p) = &s.probe else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not consuming\n").into_response();
+    };
+    if p.client.connection_state() != async_nats::connection::State::Connected {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not connected to NATS\n").into_response();
+    }
+    let info = async {
+        let stream = p.js.get_stream(&p.stream).await.ok()?;
+        stream.consumer_info(&p.consumer).await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), info).await {
+        Ok(Some(i)) if i.num_pending == 0 && i.num_ack_pending == 0 => {
+            (StatusCode::OK, "ready\n").into_response()
+        }
+        Ok(Some(i)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "catching up: {} pending, {} in flight\n",
+                i.num_pending, i.num_ack_pending
+            ),
+        )
+            .into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "consumer not available\n").into_response(),
+    }
+}
+
+fn parse_month(s: &str) -> Result<Month, ApiError> {
+    s.parse()
+        .map_err(|e: crate::domain::calendar::BadMonth| ApiError::BadRequest(e.to_string()))
+}
+
+async fn month_report(
+    s: &AppState,
+    month: Month,
+) -> Result<crate::domain::report::MonthReport, ApiError> {
+    let (store, reference) = (s.store.clone(), s.reference.clone());
+    tokio::task::spawn_blocking(move || crate::figures::month(&store, &reference, month))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn month(State(s): State<AppState>, Path(m): Path<String>) -> Result<Response, ApiError> {
+    let month = parse_month(&m)?;
+    Ok(Json(month_report(&s, month).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+async fn report(
+    State(s): State<AppState>,
+    Path(m): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let month = parse_month(&m)?;
+    let format = match q.format.as_deref() {
+        None => Format::Html,
+        Some(f) => Format::parse(f).ok_or_else(|| {
+            ApiError::BadRequest(format!("format {f:?} is not one of md, html, csv, json"))
+        })?,
+    };
+    let rep = month_report(&s, month).await?;
+    let body = render::render(&rep, &s.reference, format);
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+}

@@ -1,0 +1,307 @@
+//! Ingest: the JetStream consumer that turns messages into durable store batches.
+//!
+//! Per batch: decode and validate each message, re-publish rejections (awaiting their
+//! PubAcks), fold the accepted ones into one store batch together with the stream
+//! checkpoint, flush it to disk, and only then acknowledge. The checkpoint is the truth
+//! about progress: on start the consumer is re-created to deliver from checkpoint + 1,
+//! and a redelivered message at or below the checkpoint is skipped, so a crash at any
+//! instant neither loses nor double-counts an event.
+
+use crate::domain::calendar::Month;
+use crate::domain::event::{check_subject, peek_event_id, RejectCode, Rejection, Validator};
+use crate::metrics::Metrics;
+use crate::projection::{self, Outcome};
+use crate::store::Store;
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer, stream, Message};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+pub const EVENTS_STREAM: &str = "NEIGHBOURHOOD_EVENTS";
+pub const EVENTS_SUBJECTS: &str = "neighbourhood.events.>";
+pub const REJECTED_STREAM: &str = "NEIGHBOURHOOD_REJECTED";
+pub const REJECTED_SUBJECTS: &str = "neighbourhood.rejected.>";
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Durable consumer name; also names the checkpoint in the store.
+    pub consumer: String,
+    /// Subject filter; one LPA's subjects (`neighbourhood.events.dudley.>`) for a
+    /// projector that owns a partition.
+    pub filter: String,
+    pub batch: usize,
+    pub replicas: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            consumer: "abstraction-tracker".into(),
+            filter: EVENTS_SUBJECTS.into(),
+            batch: 2000,
+            replicas: 1,
+        }
+    }
+}
+
+/// Creates the two streams when missing (contract §1).
+pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> anyhow::Result<()> {
+    for (name, subjects, desc) in [
+        (
+            EVENTS_STREAM,
+            EVENTS_SUBJECTS,
+            "Neighbourhood rostering and abstraction events",
+        ),
+        (
+            REJECTED_STREAM,
+            REJECTED_SUBJECTS,
+            "Events the abstraction tracker refused, with reasons",
+        ),
+    ] {
+        js.get_or_create_stream(stream::Config {
+            name: name.into(),
+            subjects: vec![subjects.into()],
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            description: Some(desc.into()),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating or opening JetStream stream {name}"))?;
+    }
+    Ok(())
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchStats {
+    pub applied: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    /// Redeliveries at or below the checkpoint: handled before, skipped.
+    pub skipped: u64,
+    pub last_sequence: u64,
+}
+
+pub struct Ingestor {
+    pub js: jetstream::Context,
+    pub store: Store,
+    pub validator: Arc<Validator>,
+    pub metrics: Arc<Metrics>,
+    pub config: IngestConfig,
+}
+
+impl Ingestor {
+    /// (Re-)creates the durable pull consumer so that it delivers from the stored
+    /// checkpoint + 1. A consumer left by an earlier run may be ahead of or behind what
+    /// the store holds (e.g. a restored backup); the store decides.
+    pub async fn consumer(&self) -> anyhow::Result<consumer::PullConsumer> {
+        let stream = self
+            .js
+            .get_stream(EVENTS_STREAM)
+            .await
+            .context("opening the events stream")?;
+        let checkpoint = self.store.checkpoint(&self.config.consumer)?;
+        let _ = stream.delete_consumer(&self.config.consumer).await;
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(self.config.consumer.clone()),
+                description: Some("abstraction-tracker projector".into()),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: checkpoint + 1,
+                },
+                ack_policy: consumer::AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                filter_subject: self.config.filter.clone(),
+                max_ack_pending: (self.config.batch * 4) as i64,
+                ..Default::default()
+            })
+            .await
+            .context("creating the durable consumer")?;
+        info!(
+            consumer = %self.config.consumer,
+            from_sequence = checkpoint + 1,
+            "consuming {}",
+            self.config.filter
+        );
+        Ok(consumer)
+    }
+
+    /// Consumes until `shutdown` resolves, then finishes the batch in hand and returns.
+    /// Transient failures (broker restart, publish timeout) restart the consumer from
+    /// the checkpoint after a pause; nothing is acknowledged that is not durable.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let result = tokio::select! {
+                r = self.consume_until_error() => r,
+                _ = &mut shutdown => return Ok(()),
+            };
+            if let Err(e) = result {
+                if matches!(e.downcast_ref::<crate::store::StoreError>(), Some(_)) {
+                    return Err(e);
+                }
+                warn!(error = %format!("{e:#}"), "consumer interrupted; resuming from the checkpoint");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut shutdown => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            } else {
+                backoff = Duration::from_millis(200);
+            }
+        }
+    }
+
+    async fn consume_until_error(&self) -> anyhow::Result<()> {
+        let consumer = self.consumer().await?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .context("starting the pull subscription")?;
+        // `ready_chunks` takes whatever has arrived, up to a batch, without waiting:
+        // large batches under load, low latency when idle.
+        let mut chunks = messages.ready_chunks(self.config.batch);
+        while let Some(chunk) = chunks.next().await {
+            let mut batch = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                batch.push(m.map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))?);
+            }
+            // Processing is not cancelled half-way by shutdown: `run` only drops this
+            // future between awaits, and every await before the commit is safe to drop
+            // (nothing acked yet); the commit and flush are synchronous.
+            self.process(batch).await?;
+        }
+        anyhow::bail!("JetStream message stream ended")
+    }
+
+    /// Handles one batch end to end. Public so tests can drive a single step.
+    pub async fn process(&self, batch: Vec<Message>) -> anyhow::Result<BatchStats> {
+        let started = Instant::now();
+        let mut stats = BatchStats::default();
+        let checkpoint = self.store.checkpoint(&self.config.consumer)?;
+        let mut commit = self.store.begin();
+        let mut pending_rejections = Vec::new();
+        let mut last: Option<&Message> = None;
+        for msg in &batch {
+            let info = msg
+                .info()
+                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let seq = info.stream_sequence;
+            let received = Month::containing(
+                jiff::Timestamp::from_second(info.published.unix_timestamp())
+                    .unwrap_or_else(|_| jiff::Timestamp::now()),
+            );
+            last = Some(msg);
+            stats.last_sequence = seq;
+            if seq <= checkpoint {
+                stats.skipped += 1;
+                continue;
+            }
+            let raw: &[u8] = &msg.payload;
+            let verdict = self
+                .validator
+                .decode(raw)
+                .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
+            let rejection = match verdict {
+                Ok(env) => match projection::ingest(&mut commit, raw, &env)? {
+                    Outcome::Applied => {
+                        stats.applied += 1;
+                        None
+                    }
+                    Outcome::Duplicate => {
+                        stats.duplicate += 1;
+                        debug!(event_id = %env.event_id, "duplicate event ignored");
+                        None
+                    }
+                    Outcome::Conflict => Some(Rejection::new(
+                        RejectCode::EventIdConflict,
+                        format!(
+                            "event_id {} was stored before with different content; corrections are new events with new ids",
+                            env.event_id
+                        ),
+                    )),
+                },
+                Err(r) => Some(r),
+            };
+            if let Some(r) = rejection {
+                stats.rejected += 1;
+                commit.count_rejection(received, r.code.as_str())?;
+                self.metrics.rejection(r.code.as_str());
+                warn!(
+                    sequence = seq,
+                    subject = %msg.subject,
+                    event_id = peek_event_id(raw).as_deref().unwrap_or("-"),
+                    code = %r.code,
+                    reason = %r.message,
+                    "event rejected"
+                );
+                pending_rejections.push(self.publish_rejection(msg, seq, &r).await?);
+            }
+        }
+        for ack in pending_rejections {
+            ack.await
+                .context("rejected stream did not confirm a rejection")?;
+        }
+        let Some(last) = last else {
+            return Ok(stats);
+        };
+        if stats.last_sequence > checkpoint {
+            commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
+            tokio::task::spawn_blocking(move || commit.commit(true))
+                .await
+                .context("store task")??;
+        }
+        // AckPolicy::All: acknowledging the last message acknowledges the batch.
+        last.ack()
+            .await
+            .map_err(|e| anyhow::anyhow!("acknowledging: {e}"))?;
+        self.metrics.batch_done(&stats, started.elapsed());
+        Ok(stats)
+    }
+
+    async fn publish_rejection(
+        &self,
+        msg: &Message,
+        seq: u64,
+        r: &Rejection,
+    ) -> anyhow::Result<jetstream::context::PublishAckFuture> {
+        let mut headers = async_nats::HeaderMap::new();
+        // Header values cannot hold newlines; keep the text on one line.
+        headers.insert("Rejection-Reason", one_line(&r.message).as_str());
+        headers.insert("Original-Subject", msg.subject.as_str());
+        headers.insert("Original-Sequence", seq.to_string().as_str());
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(msg.payload.clone())
+            .headers(headers)
+            // A redelivery after a crash re-publishes with the same id: de-duplicated.
+            .message_id(format!("rejected-{}-{seq}", self.config.consumer));
+        self.js
+            .send_publish(format!("neighbourhood.rejected.{}", r.code), publish)
+            .await
+            .context("publishing to the rejected stream")
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.len() > 1000 {
+        let mut end = 1000;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}

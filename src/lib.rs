@@ -1,0 +1,32 @@
+//! `abstraction-tracker`: measures how often neighbourhood officers are abstracted
+//! from neighbourhood duty, per Local Policing Area, sector and month.
+//!
+//! # Layout
+//!
+//! Data flows one way: rostering systems → NATS JetStream → [`ingest`] → [`domain`]
+//! (validate, fold) → [`store`] (sled) → [`http`] / CLI.
+//!
+//! - [`domain`]: pure code, no I/O. Events and validation ([`domain::event`]), the
+//!   order-independent fold ([`domain::fold`]), Europe/London months
+//!   ([`domain::calendar`]), reference data, read models, report figures.
+//! - [`projection`]: applies an event to keyed state through a small KV trait; owns the
+//!   key layout.
+//! - [`store`]: every sled call; one atomic batch per commit.
+//! - [`ingest`]: the JetStream consumer; rejected stream; ack only after durable.
+//! - [`http`], [`metrics`]: the HTTP API and Prometheus exposition.
+//! - [`figures`], [`render`]: the monthly report, gathered then formatted.
+//! - [`publish`], [`simulate`], [`rebuild`], [`serve`], [`nats`]: command implementations.
+
+pub mod domain;
+pub mod figures;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod nats;
+pub mod projection;
+pub mod publish;
+pub mod rebuild;
+pub mod render;
+pub mod serve;
+pub mod simulate;
+pub mod store;

@@ -1,0 +1,246 @@
+//! Prometheus metrics (contract §7) with the tikv `prometheus` crate.
+//!
+//! The board's figures are gauges computed from the read models at scrape time by
+//! [`ReadModelCollector`], never mirrored by hand; only process tallies (events by
+//! outcome, rejections by reason, batch latency) are kept in memory. No label ever
+//! carries an officer identifier: the collector only sees LPA, month and reason.
+//!
+//! Why the tikv crate: it is the one the card names, its text format 0.0.4 is what
+//! Debian's Prometheus 2.42 and `promtool check metrics` read natively, and its
+//! `Collector` trait is all we need for scrape-time gauges.
+
+use crate::domain::calendar::Month;
+use crate::domain::reference::Reference;
+use crate::ingest::BatchStats;
+use crate::store::Store;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many of the latest months with data are exposed.
+pub const MONTHS_EXPOSED: usize = 13;
+
+pub struct Metrics {
+    registry: Registry,
+    events: IntCounterVec,
+    rejections: IntCounterVec,
+    batch_seconds: Histogram,
+    last_sequence: IntGauge,
+}
+
+impl Metrics {
+    pub fn new(store: Store, reference: Arc<Reference>) -> Metrics {
+        let registry = Registry::new();
+        let events = IntCounterVec::new(
+            Opts::new(
+                "abstraction_tracker_events_total",
+                "Events handled by the tracker, by outcome (applied, duplicate, rejected).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        for o in ["applied", "duplicate", "rejected"] {
+            events.with_label_values(&[o]);
+        }
+        let rejections = IntCounterVec::new(
+            Opts::new(
+                "abstraction_tracker_rejections_total",
+                "Events re-published to the rejected stream, by reason code.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "abstraction_tracker_batch_apply_seconds",
+                "Time to validate, fold, durably store and acknowledge one consumer batch.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )
+        .expect("valid metric");
+        let last_sequence = IntGauge::new(
+            "abstraction_tracker_last_applied_sequence",
+            "Stream sequence of the last message whose effect is durable.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(events.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(rejections.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(batch_seconds.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(last_sequence.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(ReadModelCollector::new(store, reference)))
+            .expect("register");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("register");
+        Metrics {
+            registry,
+            events,
+            rejections,
+            batch_seconds,
+            last_sequence,
+        }
+    }
+
+    pub fn rejection(&self, code: &str) {
+        self.rejections.with_label_values(&[code]).inc();
+    }
+
+    pub fn batch_done(&self, s: &BatchStats, took: Duration) {
+        self.events
+            .with_label_values(&["applied"])
+            .inc_by(s.applied);
+        self.events
+            .with_label_values(&["duplicate"])
+            .inc_by(s.duplicate);
+        self.events
+            .with_label_values(&["rejected"])
+            .inc_by(s.rejected);
+        self.batch_seconds.observe(took.as_secs_f64());
+        self.last_sequence.set(s.last_sequence as i64);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("exposition is UTF-8")
+    }
+}
+
+/// Gauges read from the read models on every scrape.
+struct ReadModelCollector {
+    store: Store,
+    reference: Arc<Reference>,
+    templates: Vec<GaugeVec>,
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn families() -> Vec<GaugeVec> {
+    vec![
+        gauge(
+            "neighbourhood_rostered_seconds",
+            "Rostered (not cancelled) neighbourhood shift time in the month, Europe/London months.",
+            &["lpa", "month"],
+        ),
+        gauge(
+            "neighbourhood_abstracted_seconds",
+            "Abstracted time in the month by reason, counted toward the ratio or not.",
+            &["lpa", "month", "reason"],
+        ),
+        gauge(
+            "neighbourhood_abstraction_ratio",
+            "Counted abstracted time over rostered time in the month (absent when nothing is rostered).",
+            &["lpa", "month"],
+        ),
+        gauge(
+            "neighbourhood_abstraction_target_ratio",
+            "The LPA's target abstraction ratio from the reference data.",
+            &["lpa"],
+        ),
+        gauge(
+            "neighbourhood_abstractions_open",
+            "Abstractions started and not yet ended, all months.",
+            &["lpa"],
+        ),
+        gauge(
+            "abstraction_tracker_store_size_bytes",
+            "Bytes the sled store occupies on disk.",
+            &[],
+        ),
+        gauge(
+            "abstraction_tracker_stored_events",
+            "Events in the append-only event log.",
+            &[],
+        ),
+    ]
+}
+
+impl ReadModelCollector {
+    fn new(store: Store, reference: Arc<Reference>) -> ReadModelCollector {
+        ReadModelCollector {
+            store,
+            reference,
+            templates: families(),
+        }
+    }
+
+    fn fill(&self, g: &[GaugeVec]) -> Result<(), crate::store::StoreError> {
+        let months = self.store.months()?;
+        let latest: Vec<Month> = months.iter().rev().take(MONTHS_EXPOSED).copied().collect();
+        for l in &self.reference.lpas {
+            g[3].with_label_values(&[&l.code]).set(l.target_ratio);
+            let mut open = 0;
+            for m in &months {
+                open += self.store.lpa_month(&l.code, *m)?.open;
+            }
+            g[4].with_label_values(&[&l.code]).set(open as f64);
+            for m in &latest {
+                let month = m.to_string();
+                let lm = self.store.lpa_month(&l.code, *m)?;
+                let rostered = lm.rostered_ms();
+                g[0].with_label_values(&[&l.code, &month])
+                    .set(rostered as f64 / 1000.0);
+                let mut by_reason: BTreeMap<String, i64> = BTreeMap::new();
+                let mut counted = 0;
+                for (k, t) in lm.cells() {
+                    if self.reference.is_counted(&k.reason) {
+                        counted += t.ms;
+                    }
+                    *by_reason.entry(k.reason).or_default() += t.ms;
+                }
+                for (reason, ms) in by_reason {
+                    g[1].with_label_values(&[&l.code, &month, &reason])
+                        .set(ms as f64 / 1000.0);
+                }
+                if rostered > 0 {
+                    g[2].with_label_values(&[&l.code, &month])
+                        .set(counted as f64 / rostered as f64);
+                }
+            }
+        }
+        g[5].with_label_values::<&str>(&[])
+            .set(self.store.size_on_disk() as f64);
+        g[6].with_label_values::<&str>(&[])
+            .set(self.store.log_len()? as f64);
+        Ok(())
+    }
+}
+
+impl Collector for ReadModelCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.templates.iter().flat_map(|g| g.desc()).collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let g = families();
+        if let Err(e) = self.fill(&g) {
+            tracing::error!(error = %e, "reading read models for /metrics");
+        }
+        g.iter().flat_map(|g| g.collect()).collect()
+    }
+}

@@ -1,0 +1,203 @@
+//! Markdown: the board paper in plain text.
+
+use super::{hrs, pct, pp};
+use crate::domain::reference::{Rag, Reference};
+use crate::domain::report::MonthReport;
+use std::fmt::Write;
+
+pub(crate) fn rag_word(r: Option<Rag>) -> &'static str {
+    match r {
+        Some(Rag::Green) => "GREEN (within target)",
+        Some(Rag::Amber) => "AMBER (above target)",
+        Some(Rag::Red) => "RED (well above target)",
+        None => "no data",
+    }
+}
+
+pub fn render(rep: &MonthReport, reference: &Reference) -> String {
+    let labels = reference.reason_labels();
+    let label = |c: &str| labels.get(c).copied().unwrap_or(c).to_string();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Neighbourhood abstraction: {} — {}\n",
+        rep.force, rep.month
+    );
+    let f = &rep.summary;
+    let _ = writeln!(
+        s,
+        "Force-wide, neighbourhood staff were rostered for **{} h** and abstracted for **{} h** \
+         (counted reasons): an abstraction ratio of **{}**. {} LPA(s) red, {} amber, {} green. \
+         {} abstraction(s) started this month are still open.\n",
+        hrs(f.rostered_hours),
+        hrs(f.abstracted_hours),
+        pct(f.abstraction_ratio),
+        f.lpas_red,
+        f.lpas_amber,
+        f.lpas_green,
+        f.open_abstractions
+    );
+    let _ = writeln!(s, "## By LPA\n");
+    let _ = writeln!(
+        s,
+        "| LPA | Rostered h | Abstracted h | Ratio | Target | Status | vs last month | vs a year earlier | Open |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|---:|---:|---:|");
+    for l in &rep.lpas {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            l.name,
+            hrs(l.rostered_hours),
+            hrs(l.abstracted_hours),
+            pct(l.abstraction_ratio),
+            pct(Some(l.target_ratio)),
+            rag_word(l.rag),
+            pp(l.change_vs_previous_month),
+            pp(l.change_vs_year_earlier),
+            l.open_abstractions
+        );
+    }
+    let _ = writeln!(s, "\n## Hours by reason (force)\n");
+    let _ = writeln!(s, "| Reason | Counted | Hours |");
+    let _ = writeln!(s, "|---|---|---:|");
+    for r in &reference.reasons {
+        let h = f
+            .abstracted_hours_by_reason
+            .get(&r.code)
+            .copied()
+            .unwrap_or(0.0);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            r.label,
+            if r.counted { "yes" } else { "no" },
+            hrs(h)
+        );
+    }
+    for l in &rep.lpas {
+        let _ = writeln!(s, "\n## {}\n", l.name);
+        let _ = writeln!(
+            s,
+            "Ratio {} against a target of {} — {}. {} shifts, {} counted abstractions. \
+             Planned {} h, spontaneous {} h.\n",
+            pct(l.abstraction_ratio),
+            pct(Some(l.target_ratio)),
+            rag_word(l.rag),
+            l.shifts,
+            l.abstractions,
+            hrs(l.planned_hours),
+            hrs(l.unplanned_hours)
+        );
+        let scope = |k: &str| hrs(l.abstracted_hours_by_scope.get(k).copied().unwrap_or(0.0));
+        let _ = writeln!(
+            s,
+            "By scope: own LPA {} h, force {} h, external {} h.\n",
+            scope("lpa"),
+            scope("force"),
+            scope("external")
+        );
+        let mut reasons: Vec<_> = l
+            .abstracted_hours_by_reason
+            .iter()
+            .filter(|(_, h)| **h > 0.0)
+            .collect();
+        reasons.sort_by(|a, b| b.1.total_cmp(a.1));
+        if !reasons.is_empty() {
+            let _ = writeln!(s, "| Reason | Hours |\n|---|---:|");
+            for (code, h) in reasons {
+                let _ = writeln!(s, "| {} | {} |", label(code), hrs(*h));
+            }
+            let _ = writeln!(s);
+        }
+        let top: Vec<_> = l
+            .sectors
+            .iter()
+            .filter(|x| x.abstraction_ratio.is_some())
+            .take(3)
+            .collect();
+        if !top.is_empty() {
+            let _ = writeln!(s, "Highest-ratio sectors:");
+            for x in top {
+                let _ = writeln!(
+                    s,
+                    "- {}: {} ({} of {} h){}",
+                    x.name.clone().unwrap_or_else(|| x.sector.clone()),
+                    pct(x.abstraction_ratio),
+                    hrs(x.abstracted_hours),
+                    hrs(x.rostered_hours),
+                    if x.known {
+                        ""
+                    } else {
+                        " — sector not in reference data"
+                    }
+                );
+            }
+            let _ = writeln!(s);
+        }
+        let reps: Vec<String> = l
+            .officers_abstracted_at_least
+            .iter()
+            .map(|(k, v)| match v {
+                Some(n) => format!("{k}: {n}"),
+                None => format!("{k}: fewer than {}", reference.suppress_below),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "Officers abstracted N or more times: {}.",
+            reps.join(", ")
+        );
+    }
+    let dq = &rep.data_quality;
+    let _ = writeln!(s, "\n## Data quality\n");
+    let _ = writeln!(
+        s,
+        "- Open abstractions started this month: {}",
+        dq.open_abstractions
+    );
+    if dq.unknown_sectors.is_empty() {
+        let _ = writeln!(s, "- Unknown sectors: none");
+    } else {
+        for (k, n) in &dq.unknown_sectors {
+            let _ = writeln!(
+                s,
+                "- Unknown sector `{k}`: {n} entries (accepted, counted under the LPA)"
+            );
+        }
+    }
+    if dq.rejected_events.is_empty() {
+        let _ = writeln!(s, "- Rejected events received this month: none");
+    } else {
+        for (k, n) in &dq.rejected_events {
+            let _ = writeln!(s, "- Rejected events, `{k}`: {n}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nHours are exact elapsed time split at midnight on the 1st, Europe/London. \
+         Counts below {} are suppressed.",
+        reference.suppress_below
+    );
+    s
+}
+
+/// A plain, self-contained HTML page of the same figures.
+pub fn render_html(rep: &MonthReport, reference: &Reference) -> String {
+    let md = render(rep, reference);
+    let mut body = String::new();
+    for line in md.lines() {
+        let esc = line
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let _ = writeln!(body, "{esc}");
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Neighbourhood abstraction {month}</title>\
+         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}pre{{white-space:pre-wrap}}</style>\
+         </head><body><pre>{body}</pre></body></html>\n",
+        month = rep.month
+    )
+}

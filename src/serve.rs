@@ -1,0 +1,105 @@
+//! `serve`: wires store, NATS, ingest and HTTP together, and shuts down cleanly.
+//!
+//! The HTTP listener is bound by the caller and passed in, so tests can bind port 0
+//! and read the port back.
+
+use crate::domain::event::Validator;
+use crate::domain::reference::Reference;
+use crate::http::{self, AppState, ReadyProbe};
+use crate::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub nats_url: String,
+    pub nats_auth: crate::nats::Auth,
+    pub data_dir: PathBuf,
+    pub reference: Reference,
+    pub ingest: IngestConfig,
+}
+
+/// Runs until `shutdown` resolves: finishes the batch in hand, flushes, returns.
+pub async fn run(
+    config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)?;
+    store.check_consistent()?;
+    let reference = Arc::new(config.reference.clone());
+    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
+    let client = crate::nats::connect(&config.nats_url, &config.nats_auth, true).await?;
+    let js = async_nats::jetstream::new(client.clone());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let state = AppState {
+        store: store.clone(),
+        reference: reference.clone(),
+        metrics: metrics.clone(),
+        probe: Some(ReadyProbe {
+            client: client.clone(),
+            js: js.clone(),
+            stream: EVENTS_STREAM.into(),
+            consumer: config.ingest.consumer.clone(),
+        }),
+    };
+    info!(addr = %listener.local_addr()?, "HTTP listening");
+    let http_task = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
+
+    let ingestor = Ingestor {
+        js: js.clone(),
+        store: store.clone(),
+        validator: Arc::new(Validator::new(config.reference.clone())),
+        metrics,
+        config: config.ingest.clone(),
+    };
+    let replicas = config.ingest.replicas;
+    let ingest_stop = stopped(stop_rx.clone());
+    let mut ingest_task = tokio::spawn(async move {
+        tokio::pin!(ingest_stop);
+        // The broker may not be up yet: keep trying to create the streams.
+        loop {
+            match ensure_streams(&ingestor.js, replicas).await {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "cannot set up streams yet; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = &mut ingest_stop => return Ok(()),
+                    }
+                }
+            }
+        }
+        ingestor.run(ingest_stop).await
+    });
+
+    tokio::pin!(shutdown);
+    let result = tokio::select! {
+        _ = &mut shutdown => {
+            info!("shutting down: finishing the batch in hand");
+            let _ = stop_tx.send(true);
+            ingest_task.await.context("ingest task panicked")?
+        }
+        r = &mut ingest_task => {
+            // Only a storage failure ends ingestion by itself: stop serving too.
+            r.context("ingest task panicked")?.context("ingestion stopped")
+        }
+    };
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        warn!(error = %e, "HTTP task ended abnormally");
+    }
+    store.flush()?;
+    let _ = client.drain().await;
+    result
+}
