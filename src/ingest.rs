@@ -141,7 +141,7 @@ impl Ingestor {
                 _ = &mut shutdown => return Ok(()),
             };
             if let Err(e) = result {
-                if matches!(e.downcast_ref::<crate::store::StoreError>(), Some(_)) {
+                if e.downcast_ref::<crate::store::StoreError>().is_some() {
                     return Err(e);
                 }
                 warn!(error = %format!("{e:#}"), "consumer interrupted; resuming from the checkpoint");

@@ -116,13 +116,14 @@ pub fn fold(kv: &mut impl Kv, env: &Envelope) -> KvResult<()> {
     let id = entity_of(&env.event);
     let key = entity_key(&env.lpa, &id);
     let mut state = match kv.get(&key)? {
-        Some(bytes) => decode(&bytes)?,
+        Some(bytes) => EntityState::decode(&id, &bytes)
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?,
         None => EntityState::empty_for(&id),
     };
     let before = state.contribution(&env.lpa);
     state.apply(env);
     let after = state.contribution(&env.lpa);
-    kv.put(key, serde_json::to_vec(&state).expect("state serialises"));
+    kv.put(key, state.encode());
     if before != after {
         apply_contribution(kv, &env.lpa, &before, -1)?;
         apply_contribution(kv, &env.lpa, &after, 1)?;

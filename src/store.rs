@@ -24,6 +24,9 @@ pub enum StoreError {
     RebuildInterrupted(String),
 }
 
+/// A raw key and value.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 const META_REBUILDING: &[u8] = b"m/rebuilding";
 
 #[derive(Clone)]
@@ -151,7 +154,7 @@ impl Store {
     }
 
     /// Every derived key and value, for comparing live ingestion with a rebuild.
-    pub fn derived_snapshot(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn derived_snapshot(&self) -> Result<Vec<KvPair>, StoreError> {
         let mut out = Vec::new();
         for p in DERIVED_PREFIXES {
             for kv in self.db.scan_prefix(p) {

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Local demo: a nats-server with JetStream, the tracker, a simulated quarter of West
+# Midlands traffic, then where to see metrics and the board's report.
+# Installs what is missing when run as root on Debian; otherwise says what to run.
+#
+# Options (environment): DEMO_DIR (default ./demo-data), DEMO_NATS_PORT (14222),
+# DEMO_HTTP_PORT (18080), DEMO_OFFICERS (2000), DEMO_FROM/DEMO_TO (2024-01-01/2024-03-31),
+# DEMO_KEEP=1 keeps the broker and tracker running until Ctrl-C (the default on a terminal).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DIR=${DEMO_DIR:-./demo-data}
+NATS_PORT=${DEMO_NATS_PORT:-14222}
+HTTP_PORT=${DEMO_HTTP_PORT:-18080}
+OFFICERS=${DEMO_OFFICERS:-2000}
+FROM=${DEMO_FROM:-2024-01-01}
+TO=${DEMO_TO:-2024-03-31}
+MONTH=${TO:0:7}
+if [ -t 0 ]; then KEEP=${DEMO_KEEP:-1}; else KEEP=${DEMO_KEEP:-0}; fi
+
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing nats-server"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  else
+    echo "nats-server is missing. Run: sudo apt-get update && sudo apt-get install -y nats-server" >&2
+    exit 1
+  fi
+fi
+NATS_BIN=$(command -v nats-server || echo /usr/sbin/nats-server)
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
+
+echo "== building (release)"
+cargo build --release --locked --quiet
+BIN=./target/release/abstraction-tracker
+
+rm -rf "$DIR"; mkdir -p "$DIR"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+echo "== starting nats-server -js on 127.0.0.1:$NATS_PORT (store $DIR/nats)"
+"$NATS_BIN" -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$DIR/nats" >"$DIR/nats.log" 2>&1 &
+pids+=($!)
+export NATS_URL=nats://127.0.0.1:$NATS_PORT
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
+
+echo "== starting the tracker on http://127.0.0.1:$HTTP_PORT (log $DIR/tracker.log)"
+"$BIN" serve --data-dir "$DIR/store" --http-addr "127.0.0.1:$HTTP_PORT" >"$DIR/tracker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break; sleep 0.1; done
+
+echo "== simulating $FROM to $TO for $OFFICERS neighbourhood staff, publishing to JetStream"
+"$BIN" simulate --seed 1 --from "$FROM" --to "$TO" --officers "$OFFICERS" >"$DIR/events.ndjson"
+"$BIN" publish "$DIR/events.ndjson"
+
+echo "== waiting for the tracker to catch up"
+for _ in $(seq 600); do curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$HTTP_PORT/readyz"
+
+"$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format html >"$DIR/report-$MONTH.html"
+"$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format csv >"$DIR/report-$MONTH.csv"
+echo
+"$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format md
+echo
+echo "== see it yourself"
+echo "metrics:      curl http://127.0.0.1:$HTTP_PORT/metrics | grep ^neighbourhood_"
+echo "month JSON:   curl http://127.0.0.1:$HTTP_PORT/api/v1/months/$MONTH"
+echo "report:       $DIR/report-$MONTH.html (also http://127.0.0.1:$HTTP_PORT/api/v1/reports/monthly/$MONTH)"
+echo "CSV:          $DIR/report-$MONTH.csv"
+echo "events_total: $(curl -fs http://127.0.0.1:$HTTP_PORT/metrics | grep '^abstraction_tracker_events_total' | tr '\n' ' ')"
+if [ "$KEEP" = 1 ]; then
+  echo "broker and tracker keep running; Ctrl-C stops them."
+  wait
+fi

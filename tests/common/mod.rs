@@ -1,0 +1,294 @@
+//! Test harness: a real `nats-server -js` per test on a free port with its own store
+//! directory, and the tracker started for real (in-process or as a child process).
+//! Everything is cleaned up on drop. A missing `nats-server` fails the test.
+#![allow(dead_code)]
+
+use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::ingest::IngestConfig;
+use abstraction_tracker::serve::{self, ServeConfig};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn nats_server_bin() -> PathBuf {
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    if let Ok(out) = Command::new("which").arg("nats-server").output() {
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !s.is_empty() {
+            return s.into();
+        }
+    }
+    panic!("nats-server is not installed: run `apt-get install -y nats-server` (the README's test command does this)");
+}
+
+pub struct NatsServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    config: Option<PathBuf>,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        Self::start_with_config(None)
+    }
+
+    /// Starts with a server config file (accounts, users); `-a/-p/-sd` still apply.
+    pub fn start_with_config(config: Option<PathBuf>) -> NatsServer {
+        let mut s = NatsServer {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            config,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(nats_server_bin());
+        if let Some(c) = &self.config {
+            cmd.arg("-c").arg(c);
+        }
+        cmd.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-sd",
+        ])
+        .arg(self.dir.path().join("js"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        self.child = Some(cmd.spawn().expect("start nats-server"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops and starts again on the same port and store directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The tracker running in this process, on an ephemeral HTTP port.
+pub struct Tracker {
+    pub base: String,
+    pub data_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Tracker {
+    pub async fn start(nats_url: &str, data_dir: &Path) -> Tracker {
+        Self::start_with(
+            nats_url,
+            data_dir,
+            Reference::west_midlands(),
+            IngestConfig::default(),
+        )
+        .await
+    }
+
+    pub async fn start_with(
+        nats_url: &str,
+        data_dir: &Path,
+        reference: Reference,
+        ingest: IngestConfig,
+    ) -> Tracker {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = ServeConfig {
+            nats_url: nats_url.into(),
+            nats_auth: Default::default(),
+            data_dir: data_dir.into(),
+            reference,
+            ingest,
+        };
+        let task = tokio::spawn(serve::run(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let t = Tracker {
+            base,
+            data_dir: data_dir.into(),
+            stop: Some(tx),
+            task: Some(task),
+        };
+        t.wait_ready().await;
+        t
+    }
+
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base);
+        wait_for(Duration::from_secs(20), "tracker ready", || {
+            let url = url.clone();
+            async move { get(&url).await.0 == 200 }
+        })
+        .await;
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// GET returning (status, body); never errors on HTTP status.
+pub async fn get(url: &str) -> (u16, String) {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .new_agent();
+        match agent.get(&url).call() {
+            Ok(mut r) => (
+                r.status().as_u16(),
+                r.body_mut().read_to_string().unwrap_or_default(),
+            ),
+            Err(_) => (0, String::new()),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let (status, body) = get(url).await;
+    assert_eq!(status, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
+pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The LPA entry of a `/api/v1/months` answer.
+pub fn lpa<'a>(month: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
+    month["lpas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["lpa"] == code)
+        .unwrap_or_else(|| panic!("no LPA {code} in {month}"))
+}
+
+/// A sample value from Prometheus text, by exact series text, e.g.
+/// `neighbourhood_rostered_seconds{lpa="dudley",month="2024-03"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.trim().parse().unwrap())
+}
+
+/// Publishes raw bytes with an optional Nats-Msg-Id and waits for the PubAck.
+pub async fn publish(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    payload: &[u8],
+    id: Option<&str>,
+) {
+    let mut m = async_nats::jetstream::message::PublishMessage::build()
+        .payload(bytes::Bytes::copy_from_slice(payload));
+    if let Some(id) = id {
+        m = m.message_id(id);
+    }
+    js.send_publish(subject.to_string(), m)
+        .await
+        .expect("publish")
+        .await
+        .expect("puback");
+}
+
+/// Envelope builder for tests.
+pub fn event(
+    id: &str,
+    kind: &str,
+    lpa: &str,
+    occurred: &str,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event_id": id, "type": kind, "schema_version": 1, "occurred_at": occurred,
+        "source": "test", "lpa": lpa, "data": data
+    })
+}
+
+pub fn subject(e: &serde_json::Value) -> String {
+    format!(
+        "neighbourhood.events.{}.{}",
+        e["lpa"].as_str().unwrap(),
+        e["type"].as_str().unwrap()
+    )
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_abstraction-tracker")
+}
