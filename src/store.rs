@@ -162,6 +162,7 @@ impl Store {
                 out.push((k.to_vec(), v.to_vec()));
             }
         }
+        out.sort();
         Ok(out)
     }
 
