@@ -31,16 +31,53 @@ pub struct AppState {
     pub reference: Arc<Reference>,
     pub metrics: Arc<Metrics>,
     pub probe: Option<ReadyProbe>,
+    /// When set, `/api` and `/reports` need `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
 }
 
 pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/months/{month}", get(month))
+        .route("/api/v1/reports/monthly/{month}", get(report))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/months/{month}", get(month))
-        .route("/api/v1/reports/monthly/{month}", get(report))
+        .merge(api)
         .with_state(state)
+}
+
+async fn require_token(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(want) = &s.api_token {
+        let got = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(got.as_bytes(), want.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(serde_json::json!({ "error": "missing or wrong bearer token" })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Compares without an early exit, so response time does not reveal the prefix matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serves until `shutdown` resolves.

@@ -15,9 +15,11 @@
 //! - [`ingest`]: the JetStream consumer; rejected stream; ack only after durable.
 //! - [`http`], [`metrics`]: the HTTP API and Prometheus exposition.
 //! - [`figures`], [`render`]: the monthly report, gathered then formatted.
-//! - [`publish`], [`simulate`], [`rebuild`], [`serve`], [`nats`]: command implementations.
+//! - [`publish`], [`simulate`], [`rebuild`], [`export`], [`serve`], [`nats`]: command
+//!   implementations.
 
 pub mod domain;
+pub mod export;
 pub mod figures;
 pub mod http;
 pub mod ingest;

@@ -7,7 +7,7 @@ use abstraction_tracker::ingest::IngestConfig;
 use abstraction_tracker::nats::Auth;
 use abstraction_tracker::render::{self, Format};
 use abstraction_tracker::store::Store;
-use abstraction_tracker::{figures, publish, rebuild, serve, simulate};
+use abstraction_tracker::{export, figures, publish, rebuild, serve, simulate};
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -95,6 +95,9 @@ enum Command {
         /// Most messages folded into one durable store batch.
         #[arg(long, default_value_t = 2000)]
         batch: usize,
+        /// Require `Authorization: Bearer <token>` on /api and /reports.
+        #[arg(long, env = "TRACKER_API_TOKEN", hide_env_values = true)]
+        api_token: Option<String>,
     },
     /// Validate an NDJSON file (one event per line; `-` for stdin) and publish each event
     /// on neighbourhood.events.<lpa>.<type> with Nats-Msg-Id = event_id. Nothing is sent
@@ -145,6 +148,9 @@ enum Command {
         /// Ask a running tracker instead, e.g. http://127.0.0.1:8080.
         #[arg(long)]
         server: Option<String>,
+        /// Bearer token for --server, when the tracker requires one.
+        #[arg(long, env = "TRACKER_API_TOKEN", hide_env_values = true)]
+        api_token: Option<String>,
         #[command(flatten)]
         reference: ReferenceArg,
     },
@@ -154,6 +160,15 @@ enum Command {
         data_dir: PathBuf,
         #[command(flatten)]
         reference: ReferenceArg,
+    },
+    /// Write the stored event log as NDJSON (oldest first): a backup that `publish` can
+    /// replay into a fresh broker and tracker (stop `serve` first).
+    Export {
+        #[arg(long, env = "TRACKER_DATA_DIR", default_value = "./tracker-data")]
+        data_dir: PathBuf,
+        /// Output file; standard output when absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -210,6 +225,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             consumer,
             filter,
             batch,
+            api_token,
         } => {
             let config = serve::ServeConfig {
                 nats_url: nats.nats_url,
@@ -222,6 +238,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     batch: batch.max(1),
                     replicas,
                 },
+                api_token,
             };
             runtime()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&http_addr)
@@ -313,10 +330,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             format,
             data_dir,
             server,
+            api_token,
             reference,
         } => {
             let body = match server {
-                Some(url) => fetch_report(&url, month, format)?,
+                Some(url) => fetch_report(&url, month, format, api_token.as_deref())?,
                 None => {
                     let reference = reference.load()?;
                     let store = Store::open(&data_dir)?;
@@ -325,6 +343,26 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
             };
             std::io::stdout().write_all(body.as_bytes())?;
+            Ok(())
+        }
+        Command::Export { data_dir, output } => {
+            let store = Store::open(&data_dir)?;
+            let pb = bar(store.log_len()?, "exporting");
+            let n = match &output {
+                Some(p) => {
+                    let f = std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    export::export(&store, &mut w, |k| pb.inc(k))?
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    export::export(&store, &mut w, |k| pb.inc(k))?
+                }
+            };
+            pb.finish_and_clear();
+            eprintln!("exported {n} event(s)");
             Ok(())
         }
         Command::Rebuild {
@@ -346,7 +384,12 @@ fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-fn fetch_report(server: &str, month: Month, format: Format) -> anyhow::Result<String> {
+fn fetch_report(
+    server: &str,
+    month: Month,
+    format: Format,
+    token: Option<&str>,
+) -> anyhow::Result<String> {
     let fmt = match format {
         Format::Md => "md",
         Format::Html => "html",
@@ -357,7 +400,11 @@ fn fetch_report(server: &str, month: Month, format: Format) -> anyhow::Result<St
         "{}/api/v1/reports/monthly/{month}?format={fmt}",
         server.trim_end_matches('/')
     );
-    let mut resp = ureq::get(&url)
+    let mut req = ureq::get(&url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req
         .call()
         .with_context(|| format!("asking the tracker at {url}"))?;
     resp.body_mut()

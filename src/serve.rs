@@ -22,6 +22,7 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub reference: Reference,
     pub ingest: IngestConfig,
+    pub api_token: Option<String>,
 }
 
 /// Runs until `shutdown` resolves: finishes the batch in hand, flushes, returns.
@@ -52,6 +53,7 @@ pub async fn run(
             stream: EVENTS_STREAM.into(),
             consumer: config.ingest.consumer.clone(),
         }),
+        api_token: config.api_token.clone(),
     };
     info!(addr = %listener.local_addr()?, "HTTP listening");
     let http_task = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));

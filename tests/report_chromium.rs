@@ -148,8 +148,14 @@ fn sectors(
             let mut s = SectorMonth::default();
             let rostered = m.rostered_ms() as f64 / n * (0.7 + 0.6 * rng.next());
             s.add_rostered(rostered as i64, (rostered / (8.0 * H as f64)) as i64);
+            // The unmapped sector is a busy one, so the example shows the marker.
+            let busy = if code.ends_with("-unmapped") {
+                1.6
+            } else {
+                1.0
+            };
             for (reason, share) in &REASONS[..6] {
-                let ms = rostered * 0.22 * share * (0.3 + 1.4 * rng.next());
+                let ms = rostered * 0.22 * busy * share * (0.3 + 1.4 * rng.next());
                 s.add_abstracted(reason, ms as i64, 1 + (rng.next() * 9.0) as i64);
             }
             (code, s)

@@ -181,23 +181,3 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     );
     s
 }
-
-/// A plain, self-contained HTML page of the same figures.
-pub fn render_html(rep: &MonthReport, reference: &Reference) -> String {
-    let md = render(rep, reference);
-    let mut body = String::new();
-    for line in md.lines() {
-        let esc = line
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;");
-        let _ = writeln!(body, "{esc}");
-    }
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Neighbourhood abstraction {month}</title>\
-         <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}pre{{white-space:pre-wrap}}</style>\
-         </head><body><pre>{body}</pre></body></html>\n",
-        month = rep.month
-    )
-}

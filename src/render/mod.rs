@@ -2,7 +2,9 @@
 //! (csv, json). Renderers format only: every figure comes from `domain::report`.
 
 mod csv;
+mod html;
 mod md;
+mod svg;
 
 use crate::domain::reference::Reference;
 use crate::domain::report::MonthReport;
@@ -39,7 +41,7 @@ impl Format {
 pub fn render(report: &MonthReport, reference: &Reference, format: Format) -> String {
     match format {
         Format::Md => md::render(report, reference),
-        Format::Html => md::render_html(report, reference),
+        Format::Html => html::render(report, reference),
         Format::Csv => csv::render(report),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(report).expect("report serialises");

@@ -148,6 +148,7 @@ impl Tracker {
             data_dir: data_dir.into(),
             reference,
             ingest,
+            api_token: None,
         };
         let task = tokio::spawn(serve::run(config, listener, async move {
             let _ = rx.await;

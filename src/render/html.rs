@@ -1,0 +1,718 @@
+//! HTML: the board paper as one self-contained HTML5 page (inline CSS and SVG, nothing
+//! fetched) that reads on screen and prints on A4. Same content as the markdown paper,
+//! plus charts (see [`super::svg`]). Every string that comes from data goes through
+//! [`esc`]; no officer identifier exists in a [`MonthReport`], so none can appear.
+
+use super::svg;
+use super::{hrs, pct, pp};
+use crate::domain::reference::{Rag, Reference};
+use crate::domain::report::{LpaReport, MonthReport};
+use std::fmt::Write;
+
+#[rustfmt::skip]
+const MONTHS: [&str; 12] = [
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+];
+
+const CSS: &str = r#"
+:root{--ink:#1f2937;--muted:#4b5563;--line:#d6d9de;--accent:#1d4e89}
+*{box-sizing:border-box}
+html{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+body{font-family:"Segoe UI",Arial,"Liberation Sans","DejaVu Sans",sans-serif;color:var(--ink);background:#fff;margin:0 auto;padding:24px 32px;max-width:1120px;line-height:1.45;font-size:15px}
+header{border-bottom:4px solid var(--accent);padding-bottom:10px;margin-bottom:12px}
+.kicker{margin:0;text-transform:uppercase;letter-spacing:.06em;font-size:12px;color:var(--muted)}
+h1{font-size:28px;margin:4px 0;line-height:1.2}
+h2{font-size:20px;margin:22px 0 8px;break-after:avoid}
+h2 .rag{vertical-align:middle;margin-left:10px}
+p{margin:6px 0}
+.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:10px;margin:10px 0}
+.cards div{border:1px solid var(--line);border-left:5px solid var(--accent);border-radius:4px;padding:6px 12px}
+.cards dt{font-size:12.5px;color:var(--muted)}
+.cards dd{margin:2px 0 0;font-size:24px;font-weight:700;font-variant-numeric:tabular-nums}
+.status-line{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0}
+table{border-collapse:collapse;width:100%;font-size:13.5px;break-inside:avoid;margin:4px 0 10px}
+th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+thead th{border-bottom:2px solid var(--ink);font-size:12.5px;vertical-align:bottom}
+tbody th{font-weight:400}
+.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+caption{text-align:left;font-weight:700;padding:0 0 4px;font-size:14px}
+.rag{display:inline-flex;align-items:center;gap:6px;padding:1px 9px;border-radius:10px;font-weight:600;white-space:nowrap;font-size:12.5px;line-height:1.6}
+.rag::before{content:"";display:inline-block;width:10px;height:10px;flex:none}
+.rag-green{background:#e3f1e6;color:#0b5d1e}.rag-green::before{background:#1e7b34;border-radius:50%}
+.rag-amber{background:#fff1cc;color:#6b3d00}.rag-amber::before{background:#b25e00;clip-path:polygon(50% 0,100% 100%,0 100%)}
+.rag-red{background:#fbe3e1;color:#8c1d18}.rag-red::before{background:#b3261e}
+.rag-none{background:#eceef1;color:#374151}.rag-none::before{border:2px solid #6b7280;border-radius:50%}
+.lpa{break-inside:avoid;border-top:2px solid var(--line);margin-top:22px}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:4px 28px}
+figure{margin:8px 0;break-inside:avoid}
+figcaption,.note{font-size:12.5px;color:var(--muted)}
+svg.chart{width:100%;height:auto;display:block}
+svg.trend{max-width:720px}
+svg.reasons{max-width:860px}
+.tag{font-size:11.5px;color:var(--muted);font-style:italic;white-space:nowrap}
+footer{margin-top:26px;border-top:2px solid var(--ink);padding-top:8px;font-size:12.5px;color:var(--muted)}
+footer h2{font-size:15px;color:var(--ink)}
+@page{size:A4;margin:15mm}
+@media print{
+ body{max-width:none;padding:0;font-size:10pt}
+ h1{font-size:19pt} h2{font-size:14pt} .cards dd{font-size:15pt}
+ table{font-size:8.5pt} caption{font-size:9.5pt} th,td{padding:2px 6px} .rag{font-size:8pt;line-height:1.4}
+ svg.reasons{max-width:none}
+ thead{display:table-header-group} tr{break-inside:avoid}
+ .lpa{margin-top:0;border-top:0;break-before:page}
+ .dq,footer{break-inside:avoid}
+}
+@media (max-width:720px){.grid{grid-template-columns:1fr}.cards{grid-template-columns:1fr 1fr}}
+"#;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `12345.6` → `12,345.6`: thousands separators on a formatted number.
+pub(super) fn grouped(s: String) -> String {
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", s.as_str()),
+    };
+    let (int, frac) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+    let mut g = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            g.push(',');
+        }
+        g.push(c);
+    }
+    format!("{sign}{g}{frac}")
+}
+
+fn h(x: f64) -> String {
+    grouped(hrs(x))
+}
+
+/// `2024-03` → `March 2024`.
+fn month_long(m: &str) -> String {
+    match m.split_once('-').map(|(y, mo)| (y, mo.parse::<usize>())) {
+        Some((y, Ok(n @ 1..=12))) => format!("{} {y}", MONTHS[n - 1]),
+        _ => m.to_string(),
+    }
+}
+
+/// `west-midlands` → `West Midlands`.
+fn force_name(code: &str) -> String {
+    code.split(['-', '_'])
+        .enumerate()
+        .map(|(i, w)| match w {
+            "and" | "of" | "the" if i > 0 => w.to_string(),
+            _ => {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
+/// `1 LPA is`, `3 LPAs are`.
+fn count<N: PartialEq + From<u8> + std::fmt::Display>(n: N, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == N::from(1) { one } else { many })
+}
+
+fn rag_badge(r: Option<Rag>) -> &'static str {
+    match r {
+        Some(Rag::Green) => r#"<span class="rag rag-green">Within target</span>"#,
+        Some(Rag::Amber) => r#"<span class="rag rag-amber">Above target</span>"#,
+        Some(Rag::Red) => r#"<span class="rag rag-red">Well above target</span>"#,
+        None => r#"<span class="rag rag-none">No data</span>"#,
+    }
+}
+
+fn role_label(code: &str) -> String {
+    match code {
+        "pc" => "Police constable".into(),
+        "pcso" => "PCSO".into(),
+        "special_constable" => "Special Constable".into(),
+        "sergeant" => "Sergeant".into(),
+        "inspector" => "Inspector".into(),
+        other => esc(other),
+    }
+}
+
+const SCOPES: [(&str, &str); 3] = [
+    ("lpa", "Own LPA"),
+    ("force", "Force (another LPA or force-wide)"),
+    ("external", "External (mutual aid, national duty)"),
+];
+
+pub fn render(rep: &MonthReport, reference: &Reference) -> String {
+    let month = esc(&month_long(&rep.month));
+    let force = esc(&force_name(&rep.force));
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Neighbourhood abstraction — {force} — {month}</title><style>{CSS}</style></head>\n<body>\n\
+         <header><p class=\"kicker\">Strategic Policing and Crime Board · monthly review</p>\
+         <h1>Neighbourhood abstraction: {month}</h1>\
+         <p>{force} · {n} Local Policing Areas (LPAs) · how much rostered neighbourhood time \
+         was spent on other duties</p></header>\n",
+        n = rep.lpas.len()
+    );
+    summary(&mut s, rep, reference);
+    lpa_table(&mut s, rep);
+    let rows = svg::reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
+    let _ = write!(s, "<section><h2>Where the abstracted hours went</h2>");
+    if rows.is_empty() {
+        let _ = write!(s, "<p>No abstracted hours were recorded this month.</p>");
+    } else {
+        let _ = write!(
+            s,
+            "<figure>{}<figcaption>Force-wide hours by reason, all LPAs. Hatched bars are \
+             reasons that do not count toward the abstraction ratio.</figcaption></figure>",
+            svg::reasons_chart(&rows, &rep.month)
+        );
+    }
+    let zero: Vec<String> = reference
+        .reasons
+        .iter()
+        .filter(
+            |r| !matches!(rep.summary.abstracted_hours_by_reason.get(&r.code), Some(h) if *h > 0.0),
+        )
+        .map(|r| esc(&r.label))
+        .collect();
+    if !zero.is_empty() {
+        let _ = write!(
+            s,
+            "<p class=\"note\">No hours recorded for: {}.</p>",
+            zero.join(", ")
+        );
+    }
+    s.push_str("</section>\n");
+    for l in &rep.lpas {
+        lpa_section(&mut s, l, reference);
+    }
+    data_quality(&mut s, rep);
+    footer(&mut s, rep, reference);
+    s.push_str("</body></html>\n");
+    s
+}
+
+fn summary(s: &mut String, rep: &MonthReport, reference: &Reference) {
+    let f = &rep.summary;
+    let none = rep.lpas.len() - f.lpas_red - f.lpas_amber - f.lpas_green;
+    let _ = write!(
+        s,
+        "<section aria-labelledby=\"summary\"><h2 id=\"summary\">Force-wide summary</h2>\
+         <p>Neighbourhood staff were rostered for <strong>{} hours</strong> and abstracted for \
+         <strong>{} hours</strong> for reasons that count: an abstraction ratio of \
+         <strong>{}</strong>. {} well above target, {} above target and {} within target. \
+         {} that started this month {} still open.</p>\
+         <dl class=\"cards\">\
+         <div><dt>Rostered hours</dt><dd>{}</dd></div>\
+         <div><dt>Abstracted hours (counted)</dt><dd>{}</dd></div>\
+         <div><dt>Abstraction ratio</dt><dd>{}</dd></div>\
+         <div><dt>Open abstractions</dt><dd>{}</dd></div></dl>\
+         <p class=\"status-line\"><strong>LPAs by status:</strong> {} <strong>{}</strong> · \
+         {} <strong>{}</strong> · {} <strong>{}</strong>",
+        h(f.rostered_hours),
+        h(f.abstracted_hours),
+        pct(f.abstraction_ratio),
+        count(f.lpas_red, "LPA is", "LPAs are"),
+        f.lpas_amber,
+        f.lpas_green,
+        count(f.open_abstractions, "abstraction", "abstractions"),
+        if f.open_abstractions == 1 {
+            "is"
+        } else {
+            "are"
+        },
+        h(f.rostered_hours),
+        h(f.abstracted_hours),
+        pct(f.abstraction_ratio),
+        f.open_abstractions,
+        rag_badge(Some(Rag::Red)),
+        f.lpas_red,
+        rag_badge(Some(Rag::Amber)),
+        f.lpas_amber,
+        rag_badge(Some(Rag::Green)),
+        f.lpas_green,
+    );
+    if none > 0 {
+        let _ = write!(s, " · {} <strong>{none}</strong>", rag_badge(None));
+    }
+    let _ = writeln!(
+        s,
+        "</p><p class=\"note\">Status compares each LPA's ratio with its target: within \
+         target up to {}× the target, above target up to {}×, well above target beyond.</p>\
+         </section>",
+        reference.rag.green_max, reference.rag.amber_max
+    );
+}
+
+fn lpa_table(s: &mut String, rep: &MonthReport) {
+    s.push_str(
+        "<section aria-labelledby=\"by-lpa\"><h2 id=\"by-lpa\">LPAs at a glance</h2><table>\
+         <thead><tr><th scope=\"col\">LPA</th><th scope=\"col\" class=\"n\">Rostered h</th>\
+         <th scope=\"col\" class=\"n\">Abstracted h</th><th scope=\"col\" class=\"n\">Ratio</th>\
+         <th scope=\"col\" class=\"n\">Target</th><th scope=\"col\">Status</th>\
+         <th scope=\"col\" class=\"n\">vs last month</th>\
+         <th scope=\"col\" class=\"n\">vs a year earlier</th>\
+         <th scope=\"col\" class=\"n\">Open</th></tr></thead><tbody>",
+    );
+    for l in &rep.lpas {
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\"><a href=\"#lpa-{code}\">{name}</a></th><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\"><strong>{}</strong></td><td class=\"n\">{}</td>\
+             <td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            h(l.rostered_hours),
+            h(l.abstracted_hours),
+            pct(l.abstraction_ratio),
+            pct(Some(l.target_ratio)),
+            rag_badge(l.rag),
+            pp(l.change_vs_previous_month),
+            pp(l.change_vs_year_earlier),
+            l.open_abstractions,
+            code = esc(&l.lpa),
+            name = esc(&l.name),
+        );
+    }
+    s.push_str(
+        "</tbody></table><p class=\"note\">Ratio = counted abstracted hours ÷ rostered hours \
+         on duty. Changes are in percentage points (pp): a positive change means a larger \
+         share of time was abstracted. Open = abstractions started this month with no end \
+         recorded yet (not in the hours).</p></section>\n",
+    );
+}
+
+/// A two-column table: `rows` of (already escaped label, number text).
+fn small_table(s: &mut String, caption: &str, head: (&str, &str), rows: &[(String, String)]) {
+    let _ = write!(
+        s,
+        "<table><caption>{caption}</caption><thead><tr><th scope=\"col\">{}</th>\
+         <th scope=\"col\" class=\"n\">{}</th></tr></thead><tbody>",
+        head.0, head.1
+    );
+    for (k, v) in rows {
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\">{k}</th><td class=\"n\">{v}</td></tr>"
+        );
+    }
+    if rows.is_empty() {
+        s.push_str("<tr><td colspan=\"2\">None this month</td></tr>");
+    }
+    s.push_str("</tbody></table>");
+}
+
+fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
+    let code = esc(&l.lpa);
+    let name = esc(&l.name);
+    let _ = write!(
+        s,
+        "<section class=\"lpa\" id=\"lpa-{code}\" aria-labelledby=\"h-{code}\">\
+         <h2 id=\"h-{code}\">{name} {}</h2><p>Abstraction ratio <strong>{}</strong> against a \
+         target of {}; {} on last month and {} on a year earlier. {} shifts rostered, {} \
+         counted abstractions started, {} still open.</p>",
+        rag_badge(l.rag),
+        pct(l.abstraction_ratio),
+        pct(Some(l.target_ratio)),
+        pp(l.change_vs_previous_month),
+        pp(l.change_vs_year_earlier),
+        l.shifts,
+        l.abstractions,
+        l.open_abstractions,
+    );
+    if l.trend.is_empty() {
+        s.push_str("<p class=\"note\">No trend data.</p>");
+    } else {
+        let _ = write!(
+            s,
+            "<figure>{}<figcaption>Monthly abstraction ratio for {name}; the dashed line is \
+             the target; gaps are months with no rostered hours.</figcaption></figure>",
+            svg::trend_chart(l)
+        );
+    }
+    s.push_str("<div class=\"grid\"><div>");
+    let reasons: Vec<(String, String)> = svg::reason_rows(&l.abstracted_hours_by_reason, reference)
+        .into_iter()
+        .map(|(label, counted, hours)| {
+            let tag = if counted {
+                ""
+            } else {
+                " <span class=\"tag\">(not counted)</span>"
+            };
+            (format!("{}{tag}", esc(&label)), h(hours))
+        })
+        .collect();
+    small_table(s, "Hours by reason", ("Reason", "Hours"), &reasons);
+    let roles: Vec<(String, String)> = l
+        .abstracted_hours_by_role
+        .iter()
+        .map(|(k, v)| (role_label(k), h(*v)))
+        .collect();
+    small_table(s, "Counted hours by role", ("Role", "Hours"), &roles);
+    s.push_str("</div><div>");
+    let scopes: Vec<(String, String)> = SCOPES
+        .iter()
+        .map(|(k, label)| {
+            let v = l.abstracted_hours_by_scope.get(*k).copied().unwrap_or(0.0);
+            (label.to_string(), h(v))
+        })
+        .collect();
+    small_table(
+        s,
+        "Counted hours by where the work was",
+        ("Scope", "Hours"),
+        &scopes,
+    );
+    let total = l.planned_hours + l.unplanned_hours;
+    let share = |x: f64| (total > 0.0).then(|| x / total);
+    let planned = [
+        (
+            "Planned".to_string(),
+            format!("{} ({})", h(l.planned_hours), pct(share(l.planned_hours))),
+        ),
+        (
+            "Spontaneous".to_string(),
+            format!(
+                "{} ({})",
+                h(l.unplanned_hours),
+                pct(share(l.unplanned_hours))
+            ),
+        ),
+    ];
+    small_table(
+        s,
+        "Planned or spontaneous (counted)",
+        ("Type", "Hours"),
+        &planned,
+    );
+    let mut at_least: Vec<_> = l.officers_abstracted_at_least.iter().collect();
+    at_least.sort_by_key(|(k, _)| k.trim_end_matches('+').parse::<u64>().unwrap_or(u64::MAX));
+    let officers: Vec<(String, String)> = at_least
+        .into_iter()
+        .map(|(k, v)| {
+            let label = match k.strip_suffix('+') {
+                Some(n) => format!("{} or more times", esc(n)),
+                None => esc(k),
+            };
+            let value = match v {
+                Some(n) => n.to_string(),
+                None => format!("fewer than {}", reference.suppress_below),
+            };
+            (label, value)
+        })
+        .collect();
+    small_table(
+        s,
+        "Officers abstracted this month",
+        ("Abstracted", "Officers"),
+        &officers,
+    );
+    s.push_str("</div></div>");
+    sectors_table(s, l);
+    s.push_str("</section>\n");
+}
+
+fn sectors_table(s: &mut String, l: &LpaReport) {
+    let top: Vec<_> = l
+        .sectors
+        .iter()
+        .filter(|x| x.abstraction_ratio.is_some())
+        .take(5)
+        .collect();
+    s.push_str(
+        "<table><caption>Sectors with the highest abstraction ratio (top 5)</caption><thead>\
+         <tr><th scope=\"col\">Sector</th><th scope=\"col\" class=\"n\">Ratio</th>\
+         <th scope=\"col\" class=\"n\">Abstracted h</th><th scope=\"col\" class=\"n\">Rostered h</th>\
+         </tr></thead><tbody>",
+    );
+    for x in &top {
+        let name = esc(x.name.as_deref().unwrap_or(&x.sector));
+        let mark = if x.known {
+            String::new()
+        } else {
+            " <span class=\"tag\">(not in the reference data)</span>".to_string()
+        };
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\">{name}{mark}</th><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td></tr>",
+            pct(x.abstraction_ratio),
+            h(x.abstracted_hours),
+            h(x.rostered_hours)
+        );
+    }
+    if top.is_empty() {
+        s.push_str("<tr><td colspan=\"4\">No sector had rostered hours this month</td></tr>");
+    }
+    s.push_str("</tbody></table>");
+}
+
+fn data_quality(s: &mut String, rep: &MonthReport) {
+    let dq = &rep.data_quality;
+    let _ = write!(
+        s,
+        "<section class=\"dq\" aria-labelledby=\"dq\"><h2 id=\"dq\">Data quality</h2>\
+         <p>{} abstraction(s) that started this month have no end recorded yet; they are left \
+         out of the hours until they end.</p><div class=\"grid\"><div>",
+        dq.open_abstractions
+    );
+    let unknown: Vec<(String, String)> = dq
+        .unknown_sectors
+        .iter()
+        .map(|(k, n)| (esc(k), n.to_string()))
+        .collect();
+    small_table(
+        s,
+        "Sectors not in the reference data (accepted, counted under the LPA)",
+        ("LPA/sector code", "Entries"),
+        &unknown,
+    );
+    s.push_str("</div><div>");
+    let rejected: Vec<(String, String)> = dq
+        .rejected_events
+        .iter()
+        .map(|(k, n)| (esc(k), n.to_string()))
+        .collect();
+    small_table(
+        s,
+        "Rejected events by reason code",
+        ("Reason code", "Events"),
+        &rejected,
+    );
+    s.push_str("</div></div></section>\n");
+}
+
+fn footer(s: &mut String, rep: &MonthReport, reference: &Reference) {
+    let not_counted: Vec<String> = reference
+        .reasons
+        .iter()
+        .filter(|r| !r.counted)
+        .map(|r| esc(&r.label))
+        .collect();
+    let not_counted = if not_counted.is_empty() {
+        "Every reason counts toward the ratio.".to_string()
+    } else {
+        format!(
+            "These reasons are listed but do not count toward the ratio: {}.",
+            not_counted.join(", ")
+        )
+    };
+    let _ = writeln!(
+        s,
+        "<footer><h2>How these figures are made</h2>\
+         <p>Hours are exact elapsed time from start to end, split between months at midnight \
+         on the 1st, Europe/London time (GMT or BST). Rostered hours are shifts not cancelled, \
+         so leave and sickness show only as time not on duty. The abstraction ratio is counted \
+         abstracted hours divided by rostered hours. {not_counted}</p>\
+         <p>To protect individuals, counts below {} are not shown (\"fewer than {}\"). No \
+         officer identifiers are used in this report. Source: {}.</p></footer>",
+        reference.suppress_below,
+        reference.suppress_below,
+        esc(&rep.generated_from)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::calendar::Month;
+    use crate::domain::event::{Role, Scope};
+    use crate::domain::fold::{AbstractedCell, AbstractionKey};
+    use crate::domain::model::{LpaMonth, SectorMonth};
+    use crate::domain::report::{month_report, LpaInputs};
+
+    const H: i64 = 3_600_000;
+
+    fn cell(reason: &str, ms: i64) -> AbstractedCell {
+        AbstractedCell {
+            month: Month::new(2024, 3),
+            sector: "x".into(),
+            key: AbstractionKey {
+                reason: reason.into(),
+                role: Role::Pc,
+                scope: Scope::Force,
+                planned: false,
+            },
+            ms,
+            count: 1,
+        }
+    }
+
+    fn lpa_month(rostered_h: i64, abstracted: &[(&str, i64)]) -> LpaMonth {
+        let mut m = LpaMonth::default();
+        m.add_rostered(Role::Pc, rostered_h * H, rostered_h / 8);
+        for (reason, hours) in abstracted {
+            m.add_abstracted(&cell(reason, hours * H), 1);
+        }
+        m
+    }
+
+    fn sample() -> (Reference, MonthReport) {
+        let r = Reference::west_midlands();
+        let month = Month::new(2024, 3);
+        let mut sector = SectorMonth::default();
+        sector.add_rostered(50 * H, 6);
+        sector.add_abstracted("response_cover", 20 * H, 2);
+        let mut trend: Vec<(Month, LpaMonth)> = Vec::new();
+        let mut mo = month;
+        for i in 0..13 {
+            // Two months with nothing rostered: gaps in the line.
+            let m = if i == 4 || i == 5 {
+                LpaMonth::default()
+            } else {
+                lpa_month(400, &[("response_cover", 60 + i * 3)])
+            };
+            trend.push((mo, m));
+            mo = mo.prev();
+        }
+        trend.reverse();
+        let inputs = vec![
+            LpaInputs {
+                lpa: "dudley".into(),
+                // 130 / 400 = 32.5% against a 20% target: red.
+                this: lpa_month(400, &[("response_cover", 100), ("scene_guarding", 30)]),
+                prev: lpa_month(400, &[("response_cover", 80)]),
+                year_ago: lpa_month(400, &[("response_cover", 60)]),
+                sectors: vec![
+                    ("dudley-town".into(), sector.clone()),
+                    ("dudley-nowhere".into(), sector),
+                ],
+                // "3+" covers two officers: suppressed.
+                officer_counts: vec![1, 1, 1, 1, 1, 2, 3, 4],
+                trend,
+            },
+            LpaInputs {
+                lpa: "coventry".into(),
+                this: lpa_month(500, &[("response_cover", 50), ("training", 40)]),
+                ..Default::default()
+            },
+        ];
+        let rep = month_report(&r, month, &inputs, &[("unknown_lpa".into(), 3)]);
+        (r, rep)
+    }
+
+    #[test]
+    fn page_is_self_contained_html_with_charts() {
+        let (r, rep) = sample();
+        let page = render(&rep, &r);
+        assert!(page.starts_with("<!doctype html>"));
+        assert!(page.trim_end().ends_with("</html>"));
+        assert!(
+            page.matches("<svg").count() >= 2,
+            "trend and reasons charts"
+        );
+        assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());
+        assert_eq!(
+            page.matches("<svg").count(),
+            page.matches("role=\"img\"").count()
+        );
+        assert_eq!(
+            page.matches("<section").count(),
+            page.matches("</section>").count()
+        );
+        assert!(page.contains("@page{size:A4;margin:15mm}"));
+        let without_ns = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        assert!(!without_ns.contains("http://"), "nothing fetched");
+        assert!(!without_ns.contains("https://"), "nothing fetched");
+        assert!(!page.contains("<script") && !page.contains("<link") && !page.contains("<img"));
+        for l in &r.lpas {
+            assert!(page.contains(&l.name), "{} missing", l.name);
+        }
+        assert!(page.contains("Training <span class=\"tag\">(not counted)</span>"));
+        assert!(
+            page.contains("(not counted)</text>"),
+            "marked in the bar chart"
+        );
+        assert!(page.contains("no data</text>"), "trend gaps are marked");
+    }
+
+    #[test]
+    fn red_lpa_carries_a_text_label_not_only_colour() {
+        let (r, rep) = sample();
+        let d = rep.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.rag, Some(Rag::Red));
+        let page = render(&rep, &r);
+        assert!(page.contains(
+            "<a href=\"#lpa-dudley\">Dudley</a></th><td class=\"n\">400.0</td><td class=\"n\">130.0</td>\
+             <td class=\"n\"><strong>32.5%</strong></td><td class=\"n\">20.0%</td>\
+             <td><span class=\"rag rag-red\">Well above target</span></td>"
+        ));
+        assert!(page.contains(
+            "<h2 id=\"h-dudley\">Dudley <span class=\"rag rag-red\">Well above target</span></h2>"
+        ));
+        // An LPA with nothing rostered says so in words.
+        assert!(page.contains(
+            "<h2 id=\"h-walsall\">Walsall <span class=\"rag rag-none\">No data</span></h2>"
+        ));
+    }
+
+    #[test]
+    fn suppressed_counts_print_no_number() {
+        let (r, rep) = sample();
+        let d = rep.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.officers_abstracted_at_least["3+"], None);
+        let page = render(&rep, &r);
+        let sec = &page[page.find("id=\"lpa-dudley\"").unwrap()..];
+        let sec = &sec[..sec.find("</section>").unwrap()];
+        let row = "<tr><th scope=\"row\">3 or more times</th><td class=\"n\">";
+        let at = sec.find(row).expect("3+ row") + row.len();
+        let cell = &sec[at..at + sec[at..].find("</td>").unwrap()];
+        assert_eq!(cell, "fewer than 5");
+        assert!(!cell.contains('2'), "the true count (2) never shows");
+        assert!(sec.contains("1 or more times</th><td class=\"n\">8</td>"));
+        let five = sec.find("5 or more times").unwrap();
+        assert!(
+            five < sec.find("10 or more times").unwrap(),
+            "thresholds in numeric order"
+        );
+    }
+
+    #[test]
+    fn sectors_missing_from_the_reference_are_marked() {
+        let (r, rep) = sample();
+        let page = render(&rep, &r);
+        assert!(page.contains("<th scope=\"row\">Dudley town</th>"));
+        assert!(page.contains(
+            "<th scope=\"row\">dudley-nowhere <span class=\"tag\">(not in the reference data)</span></th>"
+        ));
+        assert!(page.contains("<th scope=\"row\">dudley/dudley-nowhere</th>"));
+    }
+
+    #[test]
+    fn data_strings_are_escaped() {
+        assert_eq!(
+            esc(r#"x<y & "z" 'w'>"#),
+            "x&lt;y &amp; &quot;z&quot; &#39;w&#39;&gt;"
+        );
+        assert_eq!(esc("Dudley North"), "Dudley North");
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_months_named() {
+        assert_eq!(grouped("1234567.8".into()), "1,234,567.8");
+        assert_eq!(grouped("-1234.0".into()), "-1,234.0");
+        assert_eq!(grouped("999.9".into()), "999.9");
+        assert_eq!(month_long("2024-03"), "March 2024");
+        assert_eq!(force_name("west-midlands"), "West Midlands");
+        assert_eq!(force_name("avon-and-somerset"), "Avon and Somerset");
+    }
+}

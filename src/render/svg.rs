@@ -1,0 +1,326 @@
+//! Hand-written inline SVG charts for the HTML report: an LPA's 13-month ratio trend
+//! and the force-wide hours by reason. Plain strings, no crates, nothing fetched; every
+//! chart has `role="img"`, a `<title>` and an `aria-label`, and every string that comes
+//! from data is escaped.
+
+use super::html::{esc, grouped};
+use super::{hrs, pct};
+use crate::domain::reference::Reference;
+use crate::domain::report::{LpaReport, TrendPoint};
+use std::fmt::Write;
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const INK: &str = "#1f2937";
+const GRID: &str = "#d6d9de";
+const LINE: &str = "#1d4e89";
+const MUTED: &str = "#5b6470";
+
+/// `2024-03` → (`Mar`, `2024`); anything else is shown as it is.
+fn month_parts(m: &str) -> (String, String) {
+    let mut it = m.splitn(2, '-');
+    let (y, mo) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+    match mo.parse::<usize>() {
+        Ok(n @ 1..=12) => (MONTHS[n - 1].to_string(), y.to_string()),
+        _ => (m.to_string(), String::new()),
+    }
+}
+
+/// `2024-03` → `Mar 2024`.
+pub(super) fn month_short(m: &str) -> String {
+    let (mo, y) = month_parts(m);
+    format!("{mo} {y}").trim().to_string()
+}
+
+/// A round step giving at most `max_ticks` intervals up to `max`.
+fn nice_step(max: f64, max_ticks: f64) -> f64 {
+    let raw = (max / max_ticks).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag)
+}
+
+/// The ratio over the trend months as a line with gaps where nothing was rostered,
+/// with a dashed target line, percentage ticks and month labels.
+pub(super) fn trend_chart(l: &LpaReport) -> String {
+    let pts: &[TrendPoint] = &l.trend;
+    let (w, h) = (640.0, 220.0);
+    let (left, right, top, bottom) = (48.0, 86.0, 14.0, 46.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let top_value = pts
+        .iter()
+        .filter_map(|p| p.abstraction_ratio)
+        .fold(l.target_ratio * 1.3, f64::max)
+        .max(0.05);
+    let step = nice_step(top_value, 5.0);
+    let ymax = (top_value / step).ceil() * step;
+    let n = pts.len().max(1) as f64;
+    let x = |i: usize| left + (i as f64 + 0.5) * pw / n;
+    let y = |r: f64| top + ph - (r / ymax).clamp(0.0, 1.0) * ph;
+
+    let first = pts
+        .first()
+        .map(|p| month_short(&p.month))
+        .unwrap_or_default();
+    let last = pts
+        .last()
+        .map(|p| month_short(&p.month))
+        .unwrap_or_default();
+    let gaps: Vec<String> = pts
+        .iter()
+        .filter(|p| p.abstraction_ratio.is_none())
+        .map(|p| month_short(&p.month))
+        .collect();
+    let values: Vec<String> = pts
+        .iter()
+        .map(|p| format!("{} {}", month_short(&p.month), pct(p.abstraction_ratio)))
+        .collect();
+    let label = format!(
+        "Line chart of {}'s monthly abstraction ratio from {first} to {last}, against a target of {}. {}",
+        l.name,
+        pct(Some(l.target_ratio)),
+        if gaps.is_empty() {
+            "Every month has data.".to_string()
+        } else {
+            format!("No data for {}.", gaps.join(", "))
+        }
+    );
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart trend" role="img" viewBox="0 0 {w} {h}" aria-label="{a}" xmlns="http://www.w3.org/2000/svg"><title>{a}</title><desc>{d}</desc>"#,
+        a = esc(&label),
+        d = esc(&values.join("; "))
+    );
+    // Grid and percentage ticks.
+    for k in 0..=(ymax / step).round() as usize {
+        let t = k as f64 * step;
+        let yy = y(t);
+        let _ = write!(
+            s,
+            r#"<line x1="{left}" y1="{yy:.1}" x2="{x2}" y2="{yy:.1}" stroke="{GRID}" stroke-width="1"/><text x="{tx}" y="{ty:.1}" text-anchor="end" font-size="11" fill="{INK}">{v:.0}%</text>"#,
+            x2 = left + pw,
+            tx = left - 6.0,
+            ty = yy + 4.0,
+            v = t * 100.0
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="12" y="{cy}" transform="rotate(-90 12 {cy})" text-anchor="middle" font-size="11" fill="{MUTED}">Abstraction ratio</text>"#,
+        cy = top + ph / 2.0
+    );
+    // Month labels: the month under each point, the year under the first and each January.
+    for (i, p) in pts.iter().enumerate() {
+        let (mo, yr) = month_parts(&p.month);
+        let bold = if i + 1 == pts.len() {
+            r#" font-weight="700""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            r#"<text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="11" fill="{INK}"{bold}>{m}</text>"#,
+            xx = x(i),
+            ty = top + ph + 16.0,
+            m = esc(&mo)
+        );
+        if i == 0 || mo == "Jan" {
+            let _ = write!(
+                s,
+                r#"<text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="10" fill="{MUTED}">{yr}</text>"#,
+                xx = x(i),
+                ty = top + ph + 30.0,
+                yr = esc(&yr)
+            );
+        }
+        if p.abstraction_ratio.is_none() {
+            let _ = write!(
+                s,
+                r#"<text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="9" fill="{MUTED}">no data</text>"#,
+                xx = x(i),
+                ty = top + ph - 5.0
+            );
+        }
+    }
+    // Target line.
+    let ty = y(l.target_ratio);
+    let _ = write!(
+        s,
+        r#"<line x1="{left}" y1="{ty:.1}" x2="{x2}" y2="{ty:.1}" stroke="{INK}" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{lx}" y="{ly:.1}" font-size="11" fill="{INK}">Target {tp}</text>"#,
+        x2 = left + pw,
+        lx = left + pw + 6.0,
+        ly = ty + 4.0,
+        tp = pct(Some(l.target_ratio))
+    );
+    // The line, broken wherever a month has no ratio.
+    let mut d = String::new();
+    let mut pen_down = false;
+    for (i, p) in pts.iter().enumerate() {
+        match p.abstraction_ratio {
+            Some(r) => {
+                let _ = write!(
+                    d,
+                    "{}{:.1} {:.1} ",
+                    if pen_down { "L" } else { "M" },
+                    x(i),
+                    y(r)
+                );
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    if !d.is_empty() {
+        let _ = write!(
+            s,
+            r#"<path d="{}" fill="none" stroke="{LINE}" stroke-width="2.5" stroke-linejoin="round"/>"#,
+            d.trim_end()
+        );
+    }
+    for (i, p) in pts.iter().enumerate() {
+        if let Some(r) = p.abstraction_ratio {
+            let latest = i + 1 == pts.len();
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="{}" fill="{}" stroke="{LINE}" stroke-width="2"/>"#,
+                x(i),
+                y(r),
+                if latest { 5.0 } else { 3.0 },
+                if latest { LINE } else { "#ffffff" }
+            );
+            if latest {
+                let _ = write!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" font-size="11" font-weight="700" fill="{LINE}" stroke="white" stroke-width="4" paint-order="stroke">{}</text>"#,
+                    x(i) + 8.0,
+                    y(r) - 8.0,
+                    pct(Some(r))
+                );
+            }
+        }
+    }
+    let _ = write!(
+        s,
+        r#"<line x1="{left}" y1="{b}" x2="{x2}" y2="{b}" stroke="{INK}" stroke-width="1"/><line x1="{left}" y1="{top}" x2="{left}" y2="{b}" stroke="{INK}" stroke-width="1"/></svg>"#,
+        b = top + ph,
+        x2 = left + pw
+    );
+    s
+}
+
+/// Horizontal bars of force-wide hours by reason (non-zero only, largest first);
+/// reasons that do not count toward the ratio are hatched and marked "(not counted)".
+pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: &str) -> String {
+    let (w, row_h, label_w, top, bottom) = (760.0, 22.0, 392.0, 8.0, 40.0);
+    let bar_w = w - label_w - 86.0;
+    let h = top + row_h * rows.len() as f64 + bottom;
+    let max = rows.iter().map(|r| r.2).fold(0.0, f64::max).max(1.0);
+    let step = nice_step(max, 5.0);
+    let xmax = (max / step).ceil() * step;
+    let x = |v: f64| label_w + v / xmax * bar_w;
+    let described: Vec<String> = rows
+        .iter()
+        .map(|(label, counted, h)| {
+            let nc = if *counted { "" } else { " (not counted)" };
+            format!("{label}{nc} {} h", grouped(hrs(*h)))
+        })
+        .collect();
+    let label = format!(
+        "Bar chart of force-wide abstracted hours by reason in {}, largest first: {}.",
+        month_short(month),
+        described.join("; ")
+    );
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg class="chart reasons" role="img" viewBox="0 0 {w} {h}" aria-label="{a}" xmlns="http://www.w3.org/2000/svg"><title>{a}</title><defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#e8edf3"/><line x1="0" y1="0" x2="0" y2="6" stroke="#5b6470" stroke-width="2.5"/></pattern></defs>"##,
+        a = esc(&label)
+    );
+    let axis_y = top + row_h * rows.len() as f64;
+    for k in 0..=(xmax / step).round() as usize {
+        let t = k as f64 * step;
+        let xx = x(t);
+        let _ = write!(
+            s,
+            r#"<line x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{axis_y}" stroke="{GRID}"/><text x="{xx:.1}" y="{ly}" text-anchor="middle" font-size="11" fill="{INK}">{v}</text>"#,
+            ly = axis_y + 14.0,
+            v = if step < 1.0 {
+                format!("{t:.1}")
+            } else {
+                format!("{t:.0}")
+            }
+        );
+    }
+    for (i, (name, counted, hours)) in rows.iter().enumerate() {
+        let yy = top + row_h * i as f64;
+        let mut shown: String = name.chars().take(60).collect();
+        if shown.len() < name.len() {
+            shown.push('…');
+        }
+        let nc = if *counted { "" } else { " (not counted)" };
+        let fill = if *counted { LINE } else { "url(#hatch)" };
+        let _ = write!(
+            s,
+            r#"<text x="{lx}" y="{ty:.1}" text-anchor="end" font-size="11.5" fill="{INK}"><title>{full}</title>{shown}{nc}</text><rect x="{label_w}" y="{ry:.1}" width="{bw:.1}" height="{bh}" fill="{fill}" stroke="{LINE}" stroke-width="{sw}"/><text x="{vx:.1}" y="{ty:.1}" font-size="11.5" fill="{INK}" stroke="white" stroke-width="4" paint-order="stroke" stroke-linejoin="round">{v} h</text>"#,
+            lx = label_w - 8.0,
+            ty = yy + row_h / 2.0 + 4.0,
+            full = esc(name),
+            shown = esc(&shown),
+            ry = yy + 3.0,
+            bw = (x(*hours) - label_w).max(1.0),
+            bh = row_h - 6.0,
+            sw = if *counted { 0.0 } else { 1.0 },
+            vx = x(*hours) + 6.0,
+            v = grouped(hrs(*hours))
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<line x1="{label_w}" y1="{top}" x2="{label_w}" y2="{axis_y}" stroke="{INK}"/><line x1="{label_w}" y1="{axis_y}" x2="{x2}" y2="{axis_y}" stroke="{INK}"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="11" fill="{MUTED}">Hours abstracted, force-wide</text></svg>"#,
+        x2 = label_w + bar_w,
+        cx = label_w + bar_w / 2.0,
+        ty = axis_y + 32.0
+    );
+    s
+}
+
+/// Rows for [`reasons_chart`]: (label, counted, hours), non-zero only, largest first.
+pub(super) fn reason_rows(
+    by_reason: &std::collections::BTreeMap<String, f64>,
+    reference: &Reference,
+) -> Vec<(String, bool, f64)> {
+    let mut rows: Vec<(String, bool, f64)> = by_reason
+        .iter()
+        .filter(|(_, h)| **h > 0.0)
+        .map(|(code, h)| match reference.reason(code) {
+            Some(r) => (r.label.clone(), r.counted, *h),
+            None => (code.clone(), reference.is_counted(code), *h),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_round() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(nice_step(0.26, 5.0), 0.1));
+        assert!(close(nice_step(1234.0, 5.0), 250.0));
+        assert!(close(nice_step(9.0, 5.0), 2.0));
+    }
+
+    #[test]
+    fn months_are_named() {
+        assert_eq!(month_short("2024-03"), "Mar 2024");
+        assert_eq!(month_short("odd"), "odd");
+    }
+}
