@@ -293,3 +293,137 @@ pub fn subject(e: &serde_json::Value) -> String {
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_abstraction-tracker")
 }
+
+/// The tracker binary as a child process, for crash and signal tests.
+pub struct TrackerProcess {
+    child: Option<Child>,
+    pub base: String,
+    pub http_port: u16,
+    nats_url: String,
+    data_dir: PathBuf,
+    pub extra_args: Vec<String>,
+}
+
+impl TrackerProcess {
+    pub fn spawn(nats_url: &str, data_dir: &Path) -> TrackerProcess {
+        Self::spawn_with(nats_url, data_dir, &[])
+    }
+
+    pub fn spawn_with(nats_url: &str, data_dir: &Path, extra: &[&str]) -> TrackerProcess {
+        let port = free_port();
+        let mut t = TrackerProcess {
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            http_port: port,
+            nats_url: nats_url.into(),
+            data_dir: data_dir.into(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        t.start();
+        t
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none());
+        let child = Command::new(bin())
+            .arg("serve")
+            .arg("--nats-url")
+            .arg(&self.nats_url)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{}", self.http_port))
+            .args(&self.extra_args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start abstraction-tracker serve");
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to flush or ack.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then the exit status (waits up to `timeout`).
+    pub fn term(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("tracker did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base);
+        wait_for(Duration::from_secs(30), "tracker process ready", || {
+            let url = url.clone();
+            async move { get(&url).await.0 == 200 }
+        })
+        .await;
+    }
+}
+
+impl Drop for TrackerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Simulated NDJSON lines for tests.
+pub fn simulated(from: &str, to: &str, officers: u32, seed: u64) -> Vec<Vec<u8>> {
+    let cfg = abstraction_tracker::simulate::SimConfig {
+        seed,
+        from: from.parse().unwrap(),
+        to: to.parse().unwrap(),
+        officers,
+    };
+    let mut out = Vec::new();
+    abstraction_tracker::simulate::simulate(
+        &cfg,
+        &Reference::west_midlands(),
+        &mut out,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_vec())
+        .collect()
+}
+
+/// Publishes contract events (subject from the envelope) with their Nats-Msg-Id.
+pub async fn publish_events(js: &async_nats::jetstream::Context, lines: &[Vec<u8>]) {
+    let mut acks = Vec::new();
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+        let m = async_nats::jetstream::message::PublishMessage::build()
+            .payload(bytes::Bytes::copy_from_slice(l))
+            .message_id(v["event_id"].as_str().unwrap());
+        acks.push(js.send_publish(subject(&v), m).await.expect("publish"));
+    }
+    for a in acks {
+        a.await.expect("puback");
+    }
+}
