@@ -1,0 +1,208 @@
+//! Every kind of bad input, through a real broker: each lands on
+//! `neighbourhood.rejected.<code>` with its reason and the original bytes, is counted,
+//! and the consumer carries on. `publish` refuses the same input locally, with line
+//! numbers, before sending anything.
+
+mod common;
+
+use abstraction_tracker::domain::event::RejectCode;
+use common::*;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// (expected code, subject, bytes) for every invalid example file plus the cases that
+/// need a transport or history: oversized, subject mismatch, id reuse.
+fn bad_inputs() -> Vec<(String, String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/examples/invalid");
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for p in files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let code = name.split("--").next().unwrap().to_string();
+        let bytes = std::fs::read(&p).unwrap();
+        // Publish on the subject the event claims where it can be read, so the only
+        // fault is the one the file is named for.
+        let v: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+        let token = |k: &str, d: &str| {
+            v.as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(|x| x.as_str())
+                .filter(|s| !s.is_empty() && !s.contains([' ', '*', '>']))
+                .unwrap_or(d)
+                .to_string()
+        };
+        let subject = format!(
+            "neighbourhood.events.{}.{}",
+            token("lpa", "dudley"),
+            token("type", "shift.rostered")
+        );
+        out.push((code, subject, bytes));
+    }
+    let good = event(
+        "rj-good",
+        "shift.rostered",
+        "dudley",
+        "2024-03-01T09:00:00Z",
+        serde_json::json!({"shift_id": "rj-s1", "officer_id": "o", "role": "pc", "sector": "dudley-town",
+            "start": "2024-03-04T08:00:00Z", "end": "2024-03-04T16:00:00Z"}),
+    );
+    let mut big = good.clone();
+    big["event_id"] = "rj-big".into();
+    big["source"] = "x".repeat(70 * 1024).into();
+    out.push((
+        "too_large".into(),
+        subject(&big),
+        serde_json::to_vec(&big).unwrap(),
+    ));
+    out.push((
+        "subject_mismatch".into(),
+        "neighbourhood.events.walsall.shift.rostered".into(),
+        serde_json::to_vec(&good).unwrap(),
+    ));
+    out.push((
+        "ok".into(),
+        subject(&good),
+        serde_json::to_vec(&good).unwrap(),
+    ));
+    let mut reused = good.clone();
+    reused["data"]["end"] = "2024-03-04T18:00:00Z".into();
+    out.push((
+        "event_id_conflict".into(),
+        subject(&reused),
+        serde_json::to_vec(&reused).unwrap(),
+    ));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_is_rejected_with_its_code_and_the_consumer_carries_on() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(&nats.url(), data.path()).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+
+    let inputs = bad_inputs();
+    for (_, subject, bytes) in &inputs {
+        publish(&js, subject, bytes, None).await;
+    }
+    let expected: Vec<&(String, String, Vec<u8>)> = inputs.iter().filter(|i| i.0 != "ok").collect();
+    let codes: std::collections::BTreeSet<&str> = expected.iter().map(|i| i.0.as_str()).collect();
+    for c in RejectCode::ALL {
+        assert!(codes.contains(c.as_str()), "no test input for {c}");
+    }
+
+    let stream = js.get_stream("NEIGHBOURHOOD_REJECTED").await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut msgs = consumer.messages().await.unwrap();
+    for (code, subject, bytes) in &expected {
+        let m = tokio::time::timeout(Duration::from_secs(20), msgs.next())
+            .await
+            .unwrap_or_else(|_| panic!("no rejection for {code}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.subject.as_str(), format!("neighbourhood.rejected.{code}"));
+        let h = m.headers.as_ref().unwrap();
+        assert_eq!(
+            h.get("Original-Subject").unwrap().as_str(),
+            subject.as_str()
+        );
+        let reason = h.get("Rejection-Reason").unwrap().as_str();
+        assert!(reason.len() > 10, "{code}: reason text {reason:?}");
+        assert_eq!(&m.payload[..], &bytes[..], "{code}: original bytes kept");
+    }
+
+    tracker.wait_ready().await;
+    let (_, text) = get(&format!("{}/metrics", tracker.base)).await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"abstraction_tracker_events_total{outcome="rejected"}"#
+        ),
+        Some(expected.len() as f64)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"abstraction_tracker_events_total{outcome="applied"}"#
+        ),
+        Some(1.0)
+    );
+    let mut by_code: BTreeMap<&str, f64> = BTreeMap::new();
+    for (code, _, _) in &expected {
+        *by_code.entry(code.as_str()).or_default() += 1.0;
+    }
+    for (code, n) in by_code {
+        assert_eq!(
+            metric(
+                &text,
+                &format!(r#"abstraction_tracker_rejections_total{{reason="{code}"}}"#)
+            ),
+            Some(n),
+            "{code}"
+        );
+    }
+    let m = get_json(&format!("{}/api/v1/months/2024-03", tracker.base)).await;
+    assert_eq!(lpa(&m, "dudley")["rostered_hours"], 8.0);
+    // Rejections are tallied under the month they were received in.
+    let now = abstraction_tracker::domain::calendar::Month::containing(jiff::Timestamp::now());
+    let report = get_json(&format!(
+        "{}/api/v1/reports/monthly/{now}?format=json",
+        tracker.base
+    ))
+    .await;
+    assert!(
+        report["data_quality"]["rejected_events"]["schema_violation"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{}",
+        report["data_quality"]
+    );
+    tracker.stop().await.unwrap();
+}
+
+#[test]
+fn publish_refuses_a_file_with_bad_lines_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schemas/examples/valid/shift.rostered--birmingham-erdington-early-turn.json"),
+    )
+    .unwrap();
+    let good: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let file = dir.path().join("events.ndjson");
+    std::fs::write(
+        &file,
+        format!(
+            "{good}\n{{not json\n\n{}\n",
+            good.to_string()
+                .replace("\"pc\"", "\"detective\"")
+                .replace("\"pcso\"", "\"detective\"")
+        ),
+    )
+    .unwrap();
+    // No broker at this URL: local validation must fail before any connection.
+    let out = Command::new(bin())
+        .args(["publish", "--nats-url", "nats://127.0.0.1:1"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("events.ndjson:2: invalid_json"), "{err}");
+    assert!(err.contains("events.ndjson:4: schema_violation"), "{err}");
+    assert!(err.contains("nothing was published"), "{err}");
+}
