@@ -188,6 +188,7 @@ impl Ingestor {
         let mut stats = BatchStats::default();
         let checkpoint = self.store.checkpoint(&self.config.consumer)?;
         let mut commit = self.store.begin();
+        let mut projector = projection::Projector::default();
         let mut pending_rejections = Vec::new();
         let mut last: Option<&Message> = None;
         for msg in &batch {
@@ -211,7 +212,7 @@ impl Ingestor {
                 .decode(raw)
                 .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
             let rejection = match verdict {
-                Ok(env) => match projection::ingest(&mut commit, raw, &env)? {
+                Ok(env) => match projector.ingest(&mut commit, raw, &env)? {
                     Outcome::Applied => {
                         stats.applied += 1;
                         None
@@ -254,6 +255,7 @@ impl Ingestor {
             return Ok(stats);
         };
         if stats.last_sequence > checkpoint {
+            projector.write(&mut commit);
             commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
             tokio::task::spawn_blocking(move || commit.commit(true))
                 .await

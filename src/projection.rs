@@ -21,6 +21,8 @@ use crate::domain::calendar::Month;
 use crate::domain::event::{same_content, Envelope};
 use crate::domain::fold::{entity_of, Contribution, EntityId, EntityState};
 use crate::domain::model::{LpaMonth, SectorMonth};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 pub type KvResult<T> = Result<T, crate::store::StoreError>;
 
@@ -92,122 +94,188 @@ pub fn read_u64(v: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// Checks the id index, appends to the log and folds the event: the live path.
+/// Checks the id index, appends to the log and folds one event, writing everything
+/// back at once. Batches use a [`Projector`] instead, which decodes each read model once
+/// per batch rather than once per event.
 pub fn ingest(kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome> {
-    let idk = id_key(&env.event_id);
-    if let Some(index) = kv.get(&idk)? {
-        let stored = kv.get(&log_key(read_u64(&index)))?.unwrap_or_default();
-        return Ok(if same_content(&stored, raw) {
-            Outcome::Duplicate
-        } else {
-            Outcome::Conflict
-        });
-    }
-    let next = kv.get(META_LOG_NEXT)?.map(|v| read_u64(&v)).unwrap_or(0);
-    kv.put(log_key(next), raw.to_vec());
-    kv.put(idk, next.to_be_bytes().to_vec());
-    kv.put(META_LOG_NEXT.to_vec(), (next + 1).to_be_bytes().to_vec());
-    fold(kv, env)?;
-    Ok(Outcome::Applied)
+    let mut p = Projector::default();
+    let outcome = p.ingest(kv, raw, env)?;
+    p.write(kv);
+    Ok(outcome)
 }
 
-/// Folds an event into its entity and replaces the entity's contribution.
+/// Folds one event (no log, no id index): what `rebuild` does per stored event.
 pub fn fold(kv: &mut impl Kv, env: &Envelope) -> KvResult<()> {
-    let id = entity_of(&env.event);
-    let key = entity_key(&env.lpa, &id);
-    let mut state = match kv.get(&key)? {
-        Some(bytes) => EntityState::decode(&id, &bytes)
-            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?,
-        None => EntityState::empty_for(&id),
-    };
-    let before = state.contribution(&env.lpa);
-    state.apply(env);
-    let after = state.contribution(&env.lpa);
-    kv.put(key, state.encode());
-    if before != after {
-        apply_contribution(kv, &env.lpa, &before, -1)?;
-        apply_contribution(kv, &env.lpa, &after, 1)?;
-    }
+    let mut p = Projector::default();
+    p.fold(kv, env)?;
+    p.write(kv);
     Ok(())
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> KvResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))
+/// Applies many events over a [`Kv`], holding the entity states and read models it
+/// touches decoded in memory until [`Projector::write`]. Log and id-index writes go to
+/// the `Kv` at once (later reads in the same batch must see them).
+#[derive(Default)]
+pub struct Projector {
+    entities: HashMap<Vec<u8>, EntityState>,
+    lpa_months: HashMap<Vec<u8>, LpaMonth>,
+    sector_months: HashMap<Vec<u8>, SectorMonth>,
+    officers: HashMap<Vec<u8>, i64>,
+    log_next: Option<u64>,
 }
 
-fn update<T>(kv: &mut impl Kv, key: Vec<u8>, f: impl FnOnce(&mut T)) -> KvResult<()>
-where
-    T: serde::de::DeserializeOwned + serde::Serialize + Default + Emptiable,
-{
-    let mut v: T = match kv.get(&key)? {
-        Some(b) => decode(&b)?,
-        None => T::default(),
-    };
-    f(&mut v);
-    if v.is_empty() {
-        kv.del(key);
-    } else {
-        kv.put(key, serde_json::to_vec(&v).expect("model serialises"));
+impl Projector {
+    pub fn ingest(&mut self, kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome> {
+        let idk = id_key(&env.event_id);
+        if let Some(index) = kv.get(&idk)? {
+            let stored = kv.get(&log_key(read_u64(&index)))?.unwrap_or_default();
+            return Ok(if same_content(&stored, raw) {
+                Outcome::Duplicate
+            } else {
+                Outcome::Conflict
+            });
+        }
+        let next = match self.log_next {
+            Some(n) => n,
+            None => kv.get(META_LOG_NEXT)?.map(|v| read_u64(&v)).unwrap_or(0),
+        };
+        kv.put(log_key(next), raw.to_vec());
+        kv.put(idk, next.to_be_bytes().to_vec());
+        self.log_next = Some(next + 1);
+        self.fold(kv, env)?;
+        Ok(Outcome::Applied)
     }
-    Ok(())
-}
 
-trait Emptiable {
-    fn is_empty(&self) -> bool;
-}
-impl Emptiable for LpaMonth {
-    fn is_empty(&self) -> bool {
-        LpaMonth::is_empty(self)
+    /// Folds an event into its entity and replaces the entity's contribution.
+    pub fn fold(&mut self, kv: &mut impl Kv, env: &Envelope) -> KvResult<()> {
+        let id = entity_of(&env.event);
+        let key = entity_key(&env.lpa, &id);
+        let state = match self.entities.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let state = match kv.get(e.key())? {
+                    Some(bytes) => EntityState::decode(&id, &bytes).map_err(corrupt)?,
+                    None => EntityState::empty_for(&id),
+                };
+                e.insert(state)
+            }
+        };
+        let before = state.contribution(&env.lpa);
+        state.apply(env);
+        let after = state.contribution(&env.lpa);
+        if before != after {
+            self.apply_contribution(kv, &env.lpa, &before, -1)?;
+            self.apply_contribution(kv, &env.lpa, &after, 1)?;
+        }
+        Ok(())
     }
-}
-impl Emptiable for SectorMonth {
-    fn is_empty(&self) -> bool {
-        SectorMonth::is_empty(self)
-    }
-}
 
-fn apply_contribution(kv: &mut impl Kv, lpa: &str, c: &Contribution, sign: i64) -> KvResult<()> {
-    for r in &c.rostered {
-        update(kv, lpa_month_key(lpa, r.month), |m: &mut LpaMonth| {
-            m.add_rostered(r.role, sign * r.ms, sign * r.count)
-        })?;
-        update(
-            kv,
-            sector_key(lpa, r.month, &r.sector),
-            |s: &mut SectorMonth| s.add_rostered(sign * r.ms, sign * r.count),
-        )?;
-    }
-    for a in &c.abstracted {
-        update(kv, lpa_month_key(lpa, a.month), |m: &mut LpaMonth| {
-            m.add_abstracted(a, sign)
-        })?;
-        update(
-            kv,
-            sector_key(lpa, a.month, &a.sector),
-            |s: &mut SectorMonth| s.add_abstracted(&a.key.reason, sign * a.ms, sign * a.count),
-        )?;
-    }
-    for o in &c.open {
-        update(kv, lpa_month_key(lpa, o.month), |m: &mut LpaMonth| {
-            m.open += sign
-        })?;
-        update(
-            kv,
-            sector_key(lpa, o.month, &o.sector),
-            |s: &mut SectorMonth| s.open += sign,
-        )?;
-    }
-    for o in &c.officer {
-        let mut key = officer_prefix(lpa, o.month);
-        key.extend_from_slice(o.officer_id.as_bytes());
-        let n = kv.get(&key)?.map(|v| read_u64(&v) as i64).unwrap_or(0) + sign;
-        if n == 0 {
-            kv.del(key);
-        } else {
-            kv.put(key, (n as u64).to_be_bytes().to_vec());
+    /// Writes every touched state and read model; empty read models are deleted so the
+    /// stored bytes are canonical.
+    pub fn write(self, kv: &mut impl Kv) {
+        if let Some(n) = self.log_next {
+            kv.put(META_LOG_NEXT.to_vec(), n.to_be_bytes().to_vec());
+        }
+        for (k, v) in self.entities {
+            kv.put(k, v.encode());
+        }
+        for (k, v) in self.lpa_months {
+            if v.is_empty() {
+                kv.del(k);
+            } else {
+                kv.put(k, serde_json::to_vec(&v).expect("model serialises"));
+            }
+        }
+        for (k, v) in self.sector_months {
+            if v.is_empty() {
+                kv.del(k);
+            } else {
+                kv.put(k, serde_json::to_vec(&v).expect("model serialises"));
+            }
+        }
+        for (k, n) in self.officers {
+            if n == 0 {
+                kv.del(k);
+            } else {
+                kv.put(k, (n as u64).to_be_bytes().to_vec());
+            }
         }
     }
-    Ok(())
+
+    fn apply_contribution(
+        &mut self,
+        kv: &mut impl Kv,
+        lpa: &str,
+        c: &Contribution,
+        sign: i64,
+    ) -> KvResult<()> {
+        for r in &c.rostered {
+            cached(&mut self.lpa_months, kv, lpa_month_key(lpa, r.month))?.add_rostered(
+                r.role,
+                sign * r.ms,
+                sign * r.count,
+            );
+            cached(
+                &mut self.sector_months,
+                kv,
+                sector_key(lpa, r.month, &r.sector),
+            )?
+            .add_rostered(sign * r.ms, sign * r.count);
+        }
+        for a in &c.abstracted {
+            cached(&mut self.lpa_months, kv, lpa_month_key(lpa, a.month))?.add_abstracted(a, sign);
+            cached(
+                &mut self.sector_months,
+                kv,
+                sector_key(lpa, a.month, &a.sector),
+            )?
+            .add_abstracted(&a.key.reason, sign * a.ms, sign * a.count);
+        }
+        for o in &c.open {
+            cached(&mut self.lpa_months, kv, lpa_month_key(lpa, o.month))?.open += sign;
+            cached(
+                &mut self.sector_months,
+                kv,
+                sector_key(lpa, o.month, &o.sector),
+            )?
+            .open += sign;
+        }
+        for o in &c.officer {
+            let mut key = officer_prefix(lpa, o.month);
+            key.extend_from_slice(o.officer_id.as_bytes());
+            let n = match self.officers.entry(key) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let n = kv.get(e.key())?.map(|v| read_u64(&v) as i64).unwrap_or(0);
+                    e.insert(n)
+                }
+            };
+            *n += sign;
+        }
+        Ok(())
+    }
+}
+
+fn corrupt(e: serde_json::Error) -> crate::store::StoreError {
+    crate::store::StoreError::Corrupt(e.to_string())
+}
+
+/// The decoded value under `key`, loaded from the `Kv` on first use in this batch.
+fn cached<'m, T: serde::de::DeserializeOwned + Default>(
+    map: &'m mut HashMap<Vec<u8>, T>,
+    kv: &impl Kv,
+    key: Vec<u8>,
+) -> KvResult<&'m mut T> {
+    Ok(match map.entry(key) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            let v = match kv.get(e.key())? {
+                Some(b) => serde_json::from_slice(&b).map_err(corrupt)?,
+                None => T::default(),
+            };
+            e.insert(v)
+        }
+    })
 }
 
 fn sector_key(lpa: &str, month: Month, sector: &str) -> Vec<u8> {

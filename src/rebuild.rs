@@ -25,6 +25,7 @@ pub fn rebuild(
 ) -> Result<u64, RebuildError> {
     store.start_rebuild()?;
     let mut commit = store.begin();
+    let mut projector = projection::Projector::default();
     let mut n = 0u64;
     let mut in_chunk = 0;
     for raw in store.log() {
@@ -33,15 +34,17 @@ pub fn rebuild(
             index: n,
             reason: r.to_string(),
         })?;
-        projection::fold(&mut commit, &env)?;
+        projector.fold(&mut commit, &env)?;
         n += 1;
         in_chunk += 1;
         if in_chunk == CHUNK {
+            std::mem::take(&mut projector).write(&mut commit);
             std::mem::replace(&mut commit, store.begin()).commit(false)?;
             progress(in_chunk as u64);
             in_chunk = 0;
         }
     }
+    projector.write(&mut commit);
     commit.commit(false)?;
     progress(in_chunk as u64);
     store.finish_rebuild()?;
