@@ -9,9 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The first free port from $1 upward (the machine may already run NATS on 4222).
+free_port() {
+  local p=$1
+  while (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
 DIR=${DEMO_DIR:-./demo-data}
-NATS_PORT=${DEMO_NATS_PORT:-14222}
-HTTP_PORT=${DEMO_HTTP_PORT:-18080}
+NATS_PORT=${DEMO_NATS_PORT:-$(free_port 14222)}
+HTTP_PORT=${DEMO_HTTP_PORT:-$(free_port 18080)}
 OFFICERS=${DEMO_OFFICERS:-2000}
 FROM=${DEMO_FROM:-2024-01-01}
 TO=${DEMO_TO:-2024-03-31}
@@ -42,21 +48,29 @@ trap cleanup EXIT
 echo "== starting nats-server -js on 127.0.0.1:$NATS_PORT (store $DIR/nats)"
 "$NATS_BIN" -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$DIR/nats" >"$DIR/nats.log" 2>&1 &
 pids+=($!)
+NATS_PID=$!
 export NATS_URL=nats://127.0.0.1:$NATS_PORT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$NATS_PORT") 2>/dev/null && break; sleep 0.1; done
+kill -0 "$NATS_PID" 2>/dev/null || { echo "nats-server did not start:" >&2; cat "$DIR/nats.log" >&2; exit 1; }
 
 echo "== starting the tracker on http://127.0.0.1:$HTTP_PORT (log $DIR/tracker.log)"
 "$BIN" serve --data-dir "$DIR/store" --http-addr "127.0.0.1:$HTTP_PORT" >"$DIR/tracker.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break; sleep 0.1; done
+TRACKER_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
+kill -0 "$TRACKER_PID" 2>/dev/null || { echo "the tracker did not start:" >&2; cat "$DIR/tracker.log" >&2; exit 1; }
 
 echo "== simulating $FROM to $TO for $OFFICERS neighbourhood staff, publishing to JetStream"
 "$BIN" simulate --seed 1 --from "$FROM" --to "$TO" --officers "$OFFICERS" >"$DIR/events.ndjson"
 "$BIN" publish "$DIR/events.ndjson"
 
 echo "== waiting for the tracker to catch up"
-for _ in $(seq 600); do curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break; sleep 0.2; done
-curl -fs "http://127.0.0.1:$HTTP_PORT/readyz"
+for _ in $(seq 900); do
+  kill -0 "$TRACKER_PID" 2>/dev/null || { echo "the tracker stopped:" >&2; tail -20 "$DIR/tracker.log" >&2; exit 1; }
+  curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break
+  sleep 0.2
+done
+curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" || { echo "the tracker did not catch up in 3 minutes" >&2; exit 1; }
 
 "$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format html >"$DIR/report-$MONTH.html"
 "$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format csv >"$DIR/report-$MONTH.csv"

@@ -9,6 +9,7 @@ need=()
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${need[*]}"
@@ -18,6 +19,15 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing: ${need[*]}. Run: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
     exit 1
   fi
+fi
+# The example publisher (deploy/examples/publisher.py) is exercised against a real broker.
+if ! python3 -c 'import nats' 2>/dev/null; then
+  echo "== installing nats-py for the example publisher"
+  python3 -m pip install -q -r deploy/examples/requirements.txt 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages -r deploy/examples/requirements.txt || {
+      echo "cannot install nats-py: run python3 -m pip install -r deploy/examples/requirements.txt" >&2
+      exit 1
+    }
 fi
 if ! command -v cargo >/dev/null; then
   echo "cargo is missing: install Rust (https://rustup.rs) and re-run" >&2

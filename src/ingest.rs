@@ -196,10 +196,8 @@ impl Ingestor {
                 .info()
                 .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
             let seq = info.stream_sequence;
-            let received = Month::containing(
-                jiff::Timestamp::from_second(info.published.unix_timestamp())
-                    .unwrap_or_else(|_| jiff::Timestamp::now()),
-            );
+            let received = jiff::Timestamp::from_second(info.published.unix_timestamp())
+                .unwrap_or_else(|_| jiff::Timestamp::now());
             last = Some(msg);
             stats.last_sequence = seq;
             if seq <= checkpoint {
@@ -234,7 +232,7 @@ impl Ingestor {
             };
             if let Some(r) = rejection {
                 stats.rejected += 1;
-                commit.count_rejection(received, r.code.as_str())?;
+                commit.count_rejection(rejection_month(&msg.payload, received), r.code.as_str())?;
                 self.metrics.rejection(r.code.as_str());
                 warn!(
                     sequence = seq,
@@ -290,6 +288,22 @@ impl Ingestor {
             .await
             .context("publishing to the rejected stream")
     }
+}
+
+/// The month a rejection is reported under: the event's own `occurred_at` where it
+/// can be read (so the board sees it with the month it concerns), else when it arrived.
+fn rejection_month(raw: &[u8], received: jiff::Timestamp) -> Month {
+    serde_json::from_slice::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| {
+            v.get("occurred_at")?
+                .as_str()?
+                .parse::<jiff::Timestamp>()
+                .ok()
+        })
+        .filter(|t| (2000..2100).contains(&t.to_zoned(jiff::tz::TimeZone::UTC).year()))
+        .map(Month::containing)
+        .unwrap_or_else(|| Month::containing(received))
 }
 
 fn one_line(s: &str) -> String {

@@ -156,21 +156,19 @@ async fn every_bad_input_is_rejected_with_its_code_and_the_consumer_carries_on()
     }
     let m = get_json(&format!("{}/api/v1/months/2024-03", tracker.base)).await;
     assert_eq!(lpa(&m, "dudley")["rostered_hours"], 8.0);
-    // Rejections are tallied under the month they were received in.
+    // Rejections are tallied under the event's own month where `occurred_at` can be
+    // read, else under the month they were received in.
+    let dq = |m: String| {
+        let url = format!("{}/api/v1/reports/monthly/{m}?format=json", tracker.base);
+        async move { get_json(&url).await["data_quality"]["rejected_events"].clone() }
+    };
+    let march = dq("2024-03".into()).await;
+    assert!(march["schema_violation"].as_u64().unwrap() >= 5, "{march}");
+    assert_eq!(march["event_id_conflict"], 1, "{march}");
     let now = abstraction_tracker::domain::calendar::Month::containing(jiff::Timestamp::now());
-    let report = get_json(&format!(
-        "{}/api/v1/reports/monthly/{now}?format=json",
-        tracker.base
-    ))
-    .await;
-    assert!(
-        report["data_quality"]["rejected_events"]["schema_violation"]
-            .as_u64()
-            .unwrap()
-            >= 5,
-        "{}",
-        report["data_quality"]
-    );
+    let this_month = dq(now.to_string()).await;
+    assert_eq!(this_month["invalid_json"], 1, "{this_month}");
+    assert_eq!(this_month["not_utf8"], 1, "{this_month}");
     tracker.stop().await.unwrap();
 }
 
