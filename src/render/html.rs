@@ -404,8 +404,7 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         ("Type", "Hours"),
         &planned,
     );
-    let mut at_least: Vec<_> = l.officers_abstracted_at_least.iter().collect();
-    at_least.sort_by_key(|(k, _)| k.trim_end_matches('+').parse::<u64>().unwrap_or(u64::MAX));
+    let at_least = super::at_least_sorted(l);
     let officers: Vec<(String, String)> = at_least
         .into_iter()
         .map(|(k, v)| {

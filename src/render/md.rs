@@ -135,9 +135,8 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             }
             let _ = writeln!(s);
         }
-        let reps: Vec<String> = l
-            .officers_abstracted_at_least
-            .iter()
+        let reps: Vec<String> = super::at_least_sorted(l)
+            .into_iter()
             .map(|(k, v)| match v {
                 Some(n) => format!("{k}: {n}"),
                 None => format!("{k}: fewer than {}", reference.suppress_below),
@@ -167,7 +166,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         }
     }
     if dq.rejected_events.is_empty() {
-        let _ = writeln!(s, "- Rejected events received this month: none");
+        let _ = writeln!(s, "- Rejected events this month: none");
     } else {
         for (k, n) in &dq.rejected_events {
             let _ = writeln!(s, "- Rejected events, `{k}`: {n}");

@@ -63,6 +63,15 @@ pub(crate) fn pp(d: Option<f64>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// `officers_abstracted_at_least` in threshold order (1+, 3+, 5+, 10+), not key order.
+pub(crate) fn at_least_sorted(
+    l: &crate::domain::report::LpaReport,
+) -> Vec<(&String, &Option<u64>)> {
+    let mut v: Vec<_> = l.officers_abstracted_at_least.iter().collect();
+    v.sort_by_key(|(k, _)| k.trim_end_matches('+').parse::<u64>().unwrap_or(u64::MAX));
+    v
+}
+
 pub(crate) fn hrs(h: f64) -> String {
     format!("{h:.1}")
 }
