@@ -41,6 +41,7 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== prometheus rules"
 if [ -d deploy/prometheus/rules ]; then
+  promtool check config deploy/prometheus/prometheus.yml
   promtool check rules deploy/prometheus/rules/*.yml
   promtool test rules deploy/prometheus/tests/*.yml
 fi

@@ -83,6 +83,8 @@ pub struct BatchStats {
     /// Redeliveries at or below the checkpoint: handled before, skipped.
     pub skipped: u64,
     pub last_sequence: u64,
+    /// Messages the broker still had for this consumer after the batch's last one.
+    pub pending: u64,
 }
 
 pub struct Ingestor {
@@ -200,6 +202,7 @@ impl Ingestor {
                 .unwrap_or_else(|_| jiff::Timestamp::now());
             last = Some(msg);
             stats.last_sequence = seq;
+            stats.pending = info.pending;
             if seq <= checkpoint {
                 stats.skipped += 1;
                 continue;

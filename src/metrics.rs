@@ -32,6 +32,7 @@ pub struct Metrics {
     rejections: IntCounterVec,
     batch_seconds: Histogram,
     last_sequence: IntGauge,
+    pending: IntGauge,
 }
 
 impl Metrics {
@@ -80,8 +81,16 @@ impl Metrics {
         registry
             .register(Box::new(batch_seconds.clone()))
             .expect("register");
+        let pending = IntGauge::new(
+            "abstraction_tracker_consumer_pending_messages",
+            "Messages in the stream not yet delivered to this projector, as of its last batch (lag).",
+        )
+        .expect("valid metric");
         registry
             .register(Box::new(last_sequence.clone()))
+            .expect("register");
+        registry
+            .register(Box::new(pending.clone()))
             .expect("register");
         registry
             .register(Box::new(ReadModelCollector::new(store, reference)))
@@ -98,6 +107,7 @@ impl Metrics {
             rejections,
             batch_seconds,
             last_sequence,
+            pending,
         }
     }
 
@@ -117,6 +127,7 @@ impl Metrics {
             .inc_by(s.rejected);
         self.batch_seconds.observe(took.as_secs_f64());
         self.last_sequence.set(s.last_sequence as i64);
+        self.pending.set(s.pending as i64);
     }
 
     /// The text exposition format.

@@ -68,7 +68,15 @@ pub async fn connect(
     if keep_trying {
         opts = opts.retry_on_initial_connect();
     }
-    opts.connect(url).await.with_context(|| {
+    // A cluster is named as a comma-separated list of URLs.
+    let addrs = url
+        .split(',')
+        .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| {
+            format!("NATS URL {url:?} is not a URL or comma-separated list of URLs")
+        })?;
+    opts.connect(addrs.as_slice()).await.with_context(|| {
         format!("cannot connect to NATS at {url}; is nats-server running with JetStream (nats-server -js)? Set --nats-url or NATS_URL")
     })
 }

@@ -415,13 +415,18 @@ pub fn simulated(from: &str, to: &str, officers: u32, seed: u64) -> Vec<Vec<u8>>
 
 /// Publishes contract events (subject from the envelope) with their Nats-Msg-Id.
 pub async fn publish_events(js: &async_nats::jetstream::Context, lines: &[Vec<u8>]) {
-    let mut acks = Vec::new();
+    // Await acks in a window: the client limits PubAcks in flight, and would wait
+    // for ever for a permit if none were ever awaited.
+    let mut acks = std::collections::VecDeque::new();
     for l in lines {
         let v: serde_json::Value = serde_json::from_slice(l).unwrap();
         let m = async_nats::jetstream::message::PublishMessage::build()
             .payload(bytes::Bytes::copy_from_slice(l))
             .message_id(v["event_id"].as_str().unwrap());
-        acks.push(js.send_publish(subject(&v), m).await.expect("publish"));
+        acks.push_back(js.send_publish(subject(&v), m).await.expect("publish"));
+        if acks.len() >= 256 {
+            acks.pop_front().unwrap().await.expect("puback");
+        }
     }
     for a in acks {
         a.await.expect("puback");

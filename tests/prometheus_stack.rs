@@ -1,0 +1,146 @@
+//! A real Prometheus (Debian's `prometheus`) scrapes a real tracker fed by `simulate`,
+//! loads the shipped recording and alerting rules, and every Grafana dashboard query is
+//! evaluated through its HTTP API by `deploy/grafana/check_dashboards.py`.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn prometheus_bin() -> &'static str {
+    assert!(
+        Path::new("/usr/bin/prometheus").exists(),
+        "prometheus is not installed: run `apt-get install -y prometheus` (the README's test command does this)"
+    );
+    "/usr/bin/prometheus"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_runs_against_a_real_prometheus_scraping_the_tracker() {
+    let bin = prometheus_bin();
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(&nats.url(), data.path()).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let lines = simulated("2024-01-01", "2024-03-31", 120, 11);
+    publish_events(&js, &lines).await;
+    // A couple of rejections so the rejection panels have data.
+    publish(
+        &js,
+        "neighbourhood.events.dudley.shift.rostered",
+        b"{oops",
+        None,
+    )
+    .await;
+    tracker.wait_ready().await;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let target = tracker.base.trim_start_matches("http://").to_string();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         rule_files:\n  - {rules}/recording.yml\n  - {rules}/alerts.yml\n\
+         scrape_configs:\n  - job_name: abstraction-tracker\n    static_configs:\n      - targets: [\"{target}\"]\n\
+         \x20 - job_name: prometheus\n    static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n",
+        rules = root.join("deploy/prometheus/rules").display()
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let _prom = Prometheus(
+        Command::new(bin)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    // Enough scrapes for rate() windows and the recording rules to have samples.
+    let up = format!("{base}/api/v1/query?query=count_over_time(up%7Bjob%3D%22abstraction-tracker%22%7D%5B1m%5D)");
+    wait_for(
+        Duration::from_secs(60),
+        "Prometheus to scrape the tracker 8 times",
+        || {
+            let u = up.clone();
+            async move {
+                let (status, body) = get(&u).await;
+                status == 200
+                    && serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| {
+                            v["data"]["result"][0]["value"][1]
+                                .as_str()
+                                .map(str::to_owned)
+                        })
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .is_some_and(|n| n >= 8.0)
+            }
+        },
+    )
+    .await;
+    let rules = get_json(&format!("{base}/api/v1/rules")).await;
+    let groups = rules["data"]["groups"].as_array().unwrap();
+    assert!(
+        groups.len() >= 2,
+        "recording and alerting rules loaded: {rules}"
+    );
+    for g in groups {
+        for r in g["rules"].as_array().unwrap() {
+            assert_eq!(
+                r["health"], "ok",
+                "rule {} is unhealthy: {}",
+                r["name"], r["lastError"]
+            );
+        }
+    }
+
+    let out = tokio::task::spawn_blocking({
+        let base = base.clone();
+        let script = root.join("deploy/grafana/check_dashboards.py");
+        move || {
+            Command::new("python3")
+                .arg(script)
+                .arg(&base)
+                .args([
+                    "--min-with-data",
+                    "0.85",
+                    "--rate-interval",
+                    "30s",
+                    "--range",
+                    "5m",
+                ])
+                .output()
+                .expect("run python3")
+        }
+    })
+    .await
+    .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{said}");
+    assert!(
+        out.status.success(),
+        "dashboard queries failed against Prometheus:\n{said}"
+    );
+    tracker.stop().await.unwrap();
+}
