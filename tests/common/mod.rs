@@ -43,6 +43,7 @@ pub struct NatsServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     config: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl NatsServer {
@@ -52,39 +53,45 @@ impl NatsServer {
 
     /// Starts with a server config file (accounts, users); `-a/-p/-sd` still apply.
     pub fn start_with_config(config: Option<PathBuf>) -> NatsServer {
+        Self::start_with_config_env(config, &[])
+    }
+
+    /// With environment variables for the server (configs may read `$VAR`s).
+    pub fn start_with_config_env(config: Option<PathBuf>, env: &[(&str, &str)]) -> NatsServer {
         let mut s = NatsServer {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
             config,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
+        let log = self.dir.path().join("nats-server.log");
         let mut cmd = Command::new(nats_server_bin());
         if let Some(c) = &self.config {
             cmd.arg("-c").arg(c);
         }
-        cmd.args([
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-sd",
-        ])
-        .arg(self.dir.path().join("js"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let port = self.port.to_string();
+        cmd.args(["-js", "-a", "127.0.0.1", "-p", &port, "-sd"])
+            .arg(self.dir.path().join("js"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("nats-server log file"));
         self.child = Some(cmd.spawn().expect("start nats-server"));
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "nats-server did not start on port {}",
-                self.port
+                "nats-server did not start on port {}: {}",
+                self.port,
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
