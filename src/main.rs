@@ -337,7 +337,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 Some(url) => fetch_report(&url, month, format, api_token.as_deref())?,
                 None => {
                     let reference = reference.load()?;
-                    let store = Store::open(&data_dir)?;
+                    let store = Store::open_existing(&data_dir)?;
                     let rep = figures::month(&store, &reference, month)?;
                     render::render(&rep, &reference, format)
                 }
@@ -346,7 +346,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { data_dir, output } => {
-            let store = Store::open(&data_dir)?;
+            let store = Store::open_existing(&data_dir)?;
             let pb = bar(store.log_len()?, "exporting");
             let n = match &output {
                 Some(p) => {
@@ -369,7 +369,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             reference,
         } => {
-            let store = Store::open(&data_dir)?;
+            let store = Store::open_existing(&data_dir)?;
             let validator = Validator::new(reference.load()?);
             let pb = bar(store.log_len()?, "rebuilding");
             let started = std::time::Instant::now();

@@ -16,6 +16,8 @@ pub enum StoreError {
     Locked { dir: String },
     #[error("cannot open data directory {dir}: {source}")]
     Open { dir: String, source: sled::Error },
+    #[error("no tracker data in {dir}: pass the --data-dir that `serve` uses, or read a running tracker with --server URL")]
+    Missing { dir: String },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("stored data is corrupt: {0}")]
@@ -55,6 +57,17 @@ impl Store {
             },
         })?;
         Ok(Store { db, dir: d })
+    }
+
+    /// Opens a data directory that must already hold a store (for `report`, `rebuild`,
+    /// `export`): a mistyped path is an error, not an empty report.
+    pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
+        if !dir.join("conf").exists() && !dir.join("db").exists() {
+            return Err(StoreError::Missing {
+                dir: dir.display().to_string(),
+            });
+        }
+        Store::open(dir)
     }
 
     /// Refuses to serve over half-rebuilt read models.

@@ -178,4 +178,18 @@ async fn a_locked_data_dir_gives_a_clear_error() {
     );
     assert_eq!(err.trim().lines().count(), 1, "one-line reason: {err}");
     tracker.stop().await.unwrap();
+
+    let missing = data.path().join("no-such-dir");
+    let out = Command::new(bin())
+        .args(["report", "--month", "2024-03", "--data-dir"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no tracker data"), "{err}");
+    assert!(
+        !missing.exists(),
+        "a report must not create a data directory"
+    );
 }
