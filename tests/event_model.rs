@@ -331,4 +331,51 @@ async fn a_shuffled_mixed_stream_gives_the_hand_computed_figures_and_rebuild_agr
         rebuilt, march,
         "report --format json equals /api/v1/months after a rebuild"
     );
+
+    // Backup and restore: export the log, publish it into a fresh broker and tracker.
+    let backup = data.path().join("backup.ndjson");
+    let out = Command::new(bin())
+        .args(["export", "--data-dir"])
+        .arg(data.path())
+        .arg("-o")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported = std::fs::read_to_string(&backup).unwrap();
+    assert_eq!(
+        exported.lines().count(),
+        unique,
+        "one line per stored event"
+    );
+    let nats2 = NatsServer::start();
+    let data2 = tempfile::tempdir().unwrap();
+    let restored = Tracker::start(&nats2.url(), data2.path()).await;
+    let out = Command::new(bin())
+        .args(["publish", "--nats-url", &nats2.url()])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = format!("{}/api/v1/months/2024-03", restored.base);
+    wait_for(Duration::from_secs(20), "the restored figures", || {
+        let url = url.clone();
+        async move { lpa(&get_json(&url).await, LPA)["abstracted_hours"] == 6.5 }
+    })
+    .await;
+    restored.wait_ready().await;
+    assert_eq!(
+        get_json(&url).await,
+        march,
+        "restored from the export: same figures"
+    );
+    restored.stop().await.unwrap();
 }
