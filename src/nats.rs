@@ -43,7 +43,19 @@ pub async fn connect(
 ) -> anyhow::Result<async_nats::Client> {
     let mut opts = async_nats::ConnectOptions::new()
         .name("abstraction-tracker")
-        .connection_timeout(Duration::from_secs(5));
+        .connection_timeout(Duration::from_secs(5))
+        // A permissions violation or a slow-consumer notice would otherwise pass
+        // unnoticed at the default log level.
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::ServerError(e) => {
+                    tracing::warn!(error = %e, "NATS server error")
+                }
+                async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                other => tracing::debug!(event = %other, "NATS event"),
+            }
+        });
     if let (Some(u), Some(p)) = (&auth.nats_user, &auth.nats_password) {
         opts = opts.user_and_password(u.clone(), p.clone());
     }
