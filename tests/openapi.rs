@@ -454,7 +454,7 @@ async fn every_answer_of_the_running_service_matches_the_spec() {
     .await;
     assert!(
         csv.body
-            .starts_with("month,lpa,lpa_name,measure,reason,value\n"),
+            .starts_with("month,lpa,lpa_name,measure,key,value\n"),
         "the CSV columns the spec describes"
     );
 
