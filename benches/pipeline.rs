@@ -1426,7 +1426,7 @@ fn read_breakdown(
     reference: &Reference,
     month: Month,
 ) -> anyhow::Result<Vec<(String, f64)>> {
-    use abstraction_tracker::domain::report::{month_report, LpaInputs};
+    use abstraction_tracker::domain::report::month_report;
     let lpas: Vec<&str> = reference.lpas.iter().map(|l| l.code.as_str()).collect();
     let months: Vec<Month> = std::iter::successors(Some(month), |m| Some(m.prev()))
         .take(13)
@@ -1471,24 +1471,7 @@ fn read_breakdown(
         Ok(())
     })?;
     out.push((format!("officer-count scans ({officers} keys)"), t.median));
-    let mut inputs = Vec::new();
-    for l in &lpas {
-        let trend = months[..13]
-            .iter()
-            .rev()
-            .map(|m| Ok((*m, store.lpa_month(l, *m)?)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        inputs.push(LpaInputs {
-            lpa: l.to_string(),
-            this: store.lpa_month(l, month)?,
-            prev: store.lpa_month(l, month.prev())?,
-            year_ago: store.lpa_month(l, month.year_earlier())?,
-            sectors: store.sectors(l, month)?,
-            officer_counts: store.officer_counts(l, month)?,
-            trend,
-        });
-    }
-    let rejected = store.rejected_counts(month)?;
+    let (inputs, rejected) = abstraction_tracker::figures::inputs(store, reference, month)?;
     let t = sample(10, || {
         std::hint::black_box(month_report(reference, month, &inputs, &rejected));
         Ok(())

@@ -11,6 +11,19 @@ pub fn month(
     reference: &Reference,
     month: Month,
 ) -> Result<MonthReport, StoreError> {
+    let (inputs, rejected) = inputs(store, reference, month)?;
+    Ok(month_report(reference, month, &inputs, &rejected))
+}
+
+/// The store reads behind a month's report: per-LPA inputs and rejection tallies.
+pub type MonthInputs = (Vec<LpaInputs>, Vec<(String, u64)>);
+
+/// Everything [`month`] reads from the store, without computing the report.
+pub fn inputs(
+    store: &Store,
+    reference: &Reference,
+    month: Month,
+) -> Result<MonthInputs, StoreError> {
     let mut inputs = Vec::with_capacity(reference.lpas.len());
     for l in &reference.lpas {
         let lpa = l.code.as_str();
@@ -32,5 +45,5 @@ pub fn month(
         });
     }
     let rejected = store.rejected_counts(month)?;
-    Ok(month_report(reference, month, &inputs, &rejected))
+    Ok((inputs, rejected))
 }

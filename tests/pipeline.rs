@@ -255,12 +255,7 @@ async fn bad_input_goes_to_the_rejected_stream_with_its_reason() {
     )
     .await;
 
-    let rejected = js.get_stream("NEIGHBOURHOOD_REJECTED").await.unwrap();
-    let consumer = rejected
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut msgs = consumer.messages().await.unwrap();
+    let mut msgs = rejected_messages(&js).await;
     let mut seen = Vec::new();
     for _ in 0..3 {
         let m = tokio::time::timeout(Duration::from_secs(20), msgs.next())

@@ -101,12 +101,7 @@ async fn every_bad_input_is_rejected_with_its_code_and_the_consumer_carries_on()
         assert!(codes.contains(c.as_str()), "no test input for {c}");
     }
 
-    let stream = js.get_stream("NEIGHBOURHOOD_REJECTED").await.unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut msgs = consumer.messages().await.unwrap();
+    let mut msgs = rejected_messages(&js).await;
     for (code, subject, bytes) in &expected {
         let m = tokio::time::timeout(Duration::from_secs(20), msgs.next())
             .await

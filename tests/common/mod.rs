@@ -439,3 +439,18 @@ pub async fn publish_events(js: &async_nats::jetstream::Context, lines: &[Vec<u8
         a.await.expect("puback");
     }
 }
+
+/// Reads the rejected stream from its start.
+pub async fn rejected_messages(
+    js: &async_nats::jetstream::Context,
+) -> async_nats::jetstream::consumer::pull::Stream {
+    js.get_stream("NEIGHBOURHOOD_REJECTED")
+        .await
+        .expect("the rejected stream exists")
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap()
+}
