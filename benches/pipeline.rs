@@ -30,7 +30,6 @@
 
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::event::{Envelope, Event, Validator};
-use abstraction_tracker::domain::fold::{EntityId, EntityState};
 use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::figures;
@@ -347,13 +346,14 @@ fn ingest_phases(
         parsed += usize::from(v.is_object());
     }
     let parse_s = t.elapsed().as_secs_f64();
-    let (t, cpu) = (Instant::now(), thread_cpu_s());
+    let (t, cpu) = (Instant::now(), process_cpu_s());
     let rebuilt = rebuild::rebuild(&store, validator, |_| {})? as usize;
-    let (rebuild_s, rebuild_cpu) = (t.elapsed().as_secs_f64(), thread_cpu_s() - cpu);
+    let (rebuild_s, rebuild_cpu) = (t.elapsed().as_secs_f64(), process_cpu_s() - cpu);
     let same = store.derived_snapshot()? == live;
     println!(
-        "raw log scan: {scanned} events, {:.1} MiB in {scan_s:.3} s; scan + serde_json::Value parse: {parse_s:.2} s; rebuild of {rebuilt}: {rebuild_s:.2} s ({rebuild_cpu:.2} s CPU on this thread); read models identical to live ingestion: {same}",
-        scanned_bytes as f64 / MIB
+        "raw log scan: {scanned} events, {:.1} MiB in {scan_s:.3} s; scan + serde_json::Value parse: {parse_s:.2} s; rebuild of {rebuilt}: {rebuild_s:.2} s ({rebuild_cpu:.2} s CPU, {} threads); read models identical to live ingestion: {same}",
+        scanned_bytes as f64 / MIB,
+        cores()
     );
     if !same {
         notes.push("rebuild did NOT give the same read models as live ingestion".into());
@@ -663,6 +663,10 @@ impl<K: Kv> Kv for Counting<'_, K> {
         *self.gets.borrow_mut().entry(key[0]).or_default() += 1;
         self.inner.get(key)
     }
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+        *self.gets.borrow_mut().entry(prefix[0]).or_default() += 1;
+        self.inner.scan_prefix(prefix)
+    }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         let f = self.puts.entry(key[0]).or_default();
         f.0 += 1;
@@ -684,6 +688,9 @@ struct Recorder<'a, K: Kv> {
 impl<K: Kv> Kv for Recorder<'_, K> {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         self.inner.get(key)
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+        self.inner.scan_prefix(prefix)
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.writes.push((key.clone(), Some(value.clone())));
@@ -821,27 +828,16 @@ fn breakdown(
         let m: SectorMonth = serde_json::from_slice(v).expect("SectorMonth");
         std::hint::black_box(serde_json::to_vec(&m).expect("encodes"));
     });
-    let entity_cycle = codec_cycle(&fam_values(b'e'), |k, v| {
-        let id = if k.windows(3).any(|w| w == b"/s/") {
-            EntityId::Shift(String::new())
-        } else {
-            EntityId::Abstraction(String::new())
-        };
-        let s = EntityState::decode(&id, v).expect("entity state");
-        std::hint::black_box(s.encode());
-    });
     let a_size = families.get(&b'a').map_or(0.0, |f| f.1 as f64 / f.0 as f64);
     println!(
-        "JSON decode + encode: LpaMonth (mean {a_size:.0} B) {:.1} µs, SectorMonth {:.1} µs, entity state {:.1} µs",
+        "JSON decode + encode: LpaMonth (mean {a_size:.0} B) {:.1} µs, SectorMonth {:.1} µs",
         lpa_cycle * 1e6,
         sector_cycle * 1e6,
-        entity_cycle * 1e6
     );
     let codec_per_event = per(puts.get(&b'a').map_or(0, |p| p.0)) * lpa_cycle
-        + per(puts.get(&b's').map_or(0, |p| p.0)) * sector_cycle
-        + per(puts.get(&b'e').map_or(0, |p| p.0)) * entity_cycle;
+        + per(puts.get(&b's').map_or(0, |p| p.0)) * sector_cycle;
     println!(
-        "=> read-model and entity JSON codec ~{:.1} µs of the Projector's {:.1} µs CPU per event",
+        "=> read-model JSON codec ~{:.1} µs of the Projector's {:.1} µs CPU per event",
         codec_per_event * 1e6,
         fold_cpu / n as f64 * 1e6
     );
@@ -851,6 +847,7 @@ fn breakdown(
     // The tracker's per-batch work against sled, step by step; the same writes are then
     // replayed into a bare sled tree (apply_batch + flush per batch), timed apart.
     let store = Store::open(&dir.join("offline"))?;
+    store.load_filters()?;
     let replay = sled::Config::new().path(dir.join("replay")).open()?;
     let (mut t_dec, mut t_fold, mut t_apply, mut t_flush) = (0.0, 0.0, 0.0, 0.0);
     let (mut t_replay, mut cpu_replay) = (0.0, 0.0);
@@ -1254,6 +1251,7 @@ fn child_build() -> anyhow::Result<()> {
     let validator = Validator::new(Reference::west_midlands());
     let reference = Arc::new(validator.reference().clone());
     let store = Store::open(&dir)?;
+    store.load_filters()?;
     let metrics = Metrics::new(store.clone(), reference.clone());
     let wall = Instant::now();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Envelope)>>(2);

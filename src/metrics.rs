@@ -205,11 +205,8 @@ impl ReadModelCollector {
         let latest: Vec<Month> = months.iter().rev().take(MONTHS_EXPOSED).copied().collect();
         for l in &self.reference.lpas {
             g[3].with_label_values(&[&l.code]).set(l.target_ratio);
-            let mut open = 0;
-            for m in &months {
-                open += self.store.lpa_month(&l.code, *m)?.open;
-            }
-            g[4].with_label_values(&[&l.code]).set(open as f64);
+            g[4].with_label_values(&[&l.code])
+                .set(self.store.open_now(&l.code)? as f64);
             for m in &latest {
                 let month = m.to_string();
                 let lm = self.store.lpa_month(&l.code, *m)?;

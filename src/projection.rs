@@ -1,24 +1,30 @@
-//! Projection: applies one validated event to keyed state (event log, id index,
-//! entity states, read models) through the small [`Kv`] interface.
+//! Projection: applies one validated event to keyed state (event log, id index, read
+//! models) through the small [`Kv`] interface.
 //!
 //! It owns the key layout; `store` owns sled. Keeping the projection behind `Kv` lets the
 //! same code run over sled in production and over a `BTreeMap` in property tests.
 //!
-//! Every key starts with a one-letter family; all but the log, id index and meta are
-//! scoped by LPA first, so a projector can own a subset of LPAs:
+//! Every key starts with a one-letter family; all but the id index and meta are scoped by
+//! LPA first, so a projector can own a subset of LPAs:
 //!
 //! | key | value |
 //! |---|---|
-//! | `l/<u64 BE>` | raw event bytes, append-only |
-//! | `i/<event_id>` | log index (u64 BE) |
-//! | `e/<lpa>/s/<shift_id>`, `e/<lpa>/a/<abstraction_id>` | entity state (JSON) |
+//! | `l/<lpa>/s/<shift_id>/<event_id>`, `l/<lpa>/a/<abstraction_id>/<event_id>` | raw event bytes, append-only |
+//! | `i/<event_id>` | empty: the id is stored (found in the log under its entity) |
 //! | `a/<lpa>/<YYYY-MM>` | [`LpaMonth`] (JSON) |
 //! | `s/<lpa>/<YYYY-MM>/<sector>` | [`SectorMonth`] (JSON) |
+//! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (i64 BE): [`LpaMonth::open`] again, tiny, so a scrape can total "open now" over all history cheaply |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (i64 BE) |
-//! | `m/...` | checkpoints, counters, rejection tallies (not derived from the log) |
+//! | `m/...` | format, event count, checkpoints, rejection tallies (not derived from the log) |
+//!
+//! The log is grouped by entity rather than by arrival: an entity's state is the fold
+//! of its events, read back with one prefix scan, so no per-entity state is stored
+//! (one write fewer per event) and `rebuild` folds each entity from consecutive keys
+//! without writing anything but the read models. Codes and identifiers cannot contain
+//! `/` (contract §2), so the separators are unambiguous.
 
 use crate::domain::calendar::Month;
-use crate::domain::event::{same_content, Envelope};
+use crate::domain::event::{decode_stored, same_content, Envelope};
 use crate::domain::fold::{entity_of, Contribution, EntityId, EntityState};
 use crate::domain::model::{LpaMonth, SectorMonth};
 use std::collections::hash_map::Entry;
@@ -28,6 +34,8 @@ pub type KvResult<T> = Result<T, crate::store::StoreError>;
 
 pub trait Kv {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
+    /// Values of every key starting with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>>;
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn del(&mut self, key: Vec<u8>);
 }
@@ -35,6 +43,13 @@ pub trait Kv {
 impl Kv for std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         Ok(std::collections::BTreeMap::get(self, key).cloned())
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+        Ok(self
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect())
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.insert(key, value);
@@ -54,30 +69,53 @@ pub enum Outcome {
 }
 
 pub const LOG_PREFIX: &[u8] = b"l/";
-pub const META_LOG_NEXT: &[u8] = b"m/log_next";
+pub const ID_PREFIX: &[u8] = b"i/";
+/// How many events the log holds (the log itself is keyed by entity, not counted).
+pub const META_LOG_LEN: &[u8] = b"m/log_len";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
-pub const DERIVED_PREFIXES: [&[u8]; 4] = [b"e/", b"a/", b"s/", b"o/"];
+pub const DERIVED_PREFIXES: [&[u8]; 4] = [b"a/", b"n/", b"s/", b"o/"];
 
-pub fn log_key(index: u64) -> Vec<u8> {
-    let mut k = LOG_PREFIX.to_vec();
-    k.extend_from_slice(&index.to_be_bytes());
+/// `l/<lpa>/<s|a>/<id>/`: the log entries of one shift or abstraction.
+pub fn entity_prefix(lpa: &str, id: &EntityId) -> Vec<u8> {
+    match id {
+        EntityId::Shift(s) => format!("l/{lpa}/s/{s}/"),
+        EntityId::Abstraction(a) => format!("l/{lpa}/a/{a}/"),
+    }
+    .into_bytes()
+}
+
+/// The log key of an event: its entity's prefix and its `event_id`.
+pub fn log_key(env: &Envelope) -> Vec<u8> {
+    let mut k = entity_prefix(&env.lpa, &entity_of(&env.event));
+    k.extend_from_slice(env.event_id.as_bytes());
     k
+}
+
+/// The entity part of a log key (up to and including the last `/`).
+pub fn entity_prefix_of_log_key(key: &[u8]) -> &[u8] {
+    match key.iter().rposition(|&b| b == b'/') {
+        Some(i) => &key[..=i],
+        None => key,
+    }
+}
+
+/// The `<lpa>` of a log key.
+pub fn lpa_of_log_key(key: &[u8]) -> Option<&str> {
+    let rest = key.strip_prefix(LOG_PREFIX)?;
+    let end = rest.iter().position(|&b| b == b'/')?;
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 pub fn id_key(event_id: &str) -> Vec<u8> {
     format!("i/{event_id}").into_bytes()
 }
 
-pub fn entity_key(lpa: &str, id: &EntityId) -> Vec<u8> {
-    match id {
-        EntityId::Shift(s) => format!("e/{lpa}/s/{s}"),
-        EntityId::Abstraction(a) => format!("e/{lpa}/a/{a}"),
-    }
-    .into_bytes()
-}
-
 pub fn lpa_month_key(lpa: &str, month: Month) -> Vec<u8> {
     format!("a/{lpa}/{month}").into_bytes()
+}
+
+pub fn open_prefix(lpa: &str) -> Vec<u8> {
+    format!("n/{lpa}/").into_bytes()
 }
 
 pub fn sector_prefix(lpa: &str, month: Month) -> Vec<u8> {
@@ -104,12 +142,16 @@ pub fn ingest(kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome>
     Ok(outcome)
 }
 
-/// Folds one event (no log, no id index): what `rebuild` does per stored event.
-pub fn fold(kv: &mut impl Kv, env: &Envelope) -> KvResult<()> {
-    let mut p = Projector::default();
-    p.fold(kv, env)?;
-    p.write(kv);
-    Ok(())
+/// An entity's state from its stored events (the values under its [`entity_prefix`]).
+pub fn fold_entity(id: &EntityId, events: &[Vec<u8>]) -> KvResult<EntityState> {
+    let mut state = EntityState::empty_for(id);
+    for raw in events {
+        let env = decode_stored(raw).map_err(|r| {
+            crate::store::StoreError::Corrupt(format!("a stored event does not decode: {r}"))
+        })?;
+        state.apply(&env);
+    }
+    Ok(state)
 }
 
 /// Applies many events over a [`Kv`], holding the entity states and read models it
@@ -121,43 +163,42 @@ pub struct Projector {
     lpa_months: HashMap<Vec<u8>, LpaMonth>,
     sector_months: HashMap<Vec<u8>, SectorMonth>,
     officers: HashMap<Vec<u8>, i64>,
-    log_next: Option<u64>,
+    log_len: Option<u64>,
 }
 
 impl Projector {
     pub fn ingest(&mut self, kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome> {
         let idk = id_key(&env.event_id);
-        if let Some(index) = kv.get(&idk)? {
-            let stored = kv.get(&log_key(read_u64(&index)))?.unwrap_or_default();
-            return Ok(if same_content(&stored, raw) {
-                Outcome::Duplicate
-            } else {
-                Outcome::Conflict
+        let lk = log_key(env);
+        if kv.get(&idk)?.is_some() {
+            // Same content means same entity, so a stored id missing from this event's
+            // entity was stored with different content.
+            return Ok(match kv.get(&lk)? {
+                Some(stored) if same_content(&stored, raw) => Outcome::Duplicate,
+                _ => Outcome::Conflict,
             });
         }
-        let next = match self.log_next {
+        let len = match self.log_len {
             Some(n) => n,
-            None => kv.get(META_LOG_NEXT)?.map(|v| read_u64(&v)).unwrap_or(0),
+            None => kv.get(META_LOG_LEN)?.map(|v| read_u64(&v)).unwrap_or(0),
         };
-        kv.put(log_key(next), raw.to_vec());
-        kv.put(idk, next.to_be_bytes().to_vec());
-        self.log_next = Some(next + 1);
+        // Fold before logging: the entity's state is read from its logged events.
         self.fold(kv, env)?;
+        kv.put(lk, raw.to_vec());
+        kv.put(idk, Vec::new());
+        self.log_len = Some(len + 1);
         Ok(Outcome::Applied)
     }
 
-    /// Folds an event into its entity and replaces the entity's contribution.
+    /// Folds an event into its entity and replaces the entity's contribution. The
+    /// entity's earlier events are read from the log on its first use in this batch.
     pub fn fold(&mut self, kv: &mut impl Kv, env: &Envelope) -> KvResult<()> {
         let id = entity_of(&env.event);
-        let key = entity_key(&env.lpa, &id);
-        let state = match self.entities.entry(key) {
+        let state = match self.entities.entry(entity_prefix(&env.lpa, &id)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let state = match kv.get(e.key())? {
-                    Some(bytes) => EntityState::decode(&id, &bytes).map_err(corrupt)?,
-                    None => EntityState::empty_for(&id),
-                };
-                e.insert(state)
+                let events = kv.scan_prefix(e.key())?;
+                e.insert(fold_entity(&id, &events)?)
             }
         };
         let before = state.contribution(&env.lpa);
@@ -170,16 +211,25 @@ impl Projector {
         Ok(())
     }
 
-    /// Writes every touched state and read model; empty read models are deleted so the
-    /// stored bytes are canonical.
+    /// Adds a whole entity's contribution: what `rebuild` does per entity of the log.
+    pub fn add_entity(&mut self, kv: &impl Kv, lpa: &str, state: &EntityState) -> KvResult<()> {
+        self.apply_contribution(kv, lpa, &state.contribution(lpa), 1)
+    }
+
+    /// Writes the event count and every touched read model; empty read models are
+    /// deleted so the stored bytes are canonical.
     pub fn write(self, kv: &mut impl Kv) {
-        if let Some(n) = self.log_next {
-            kv.put(META_LOG_NEXT.to_vec(), n.to_be_bytes().to_vec());
-        }
-        for (k, v) in self.entities {
-            kv.put(k, v.encode());
+        if let Some(n) = self.log_len {
+            kv.put(META_LOG_LEN.to_vec(), n.to_be_bytes().to_vec());
         }
         for (k, v) in self.lpa_months {
+            let mut open_key = k.clone();
+            open_key[0] = b'n';
+            if v.open == 0 {
+                kv.del(open_key);
+            } else {
+                kv.put(open_key, (v.open as u64).to_be_bytes().to_vec());
+            }
             if v.is_empty() {
                 kv.del(k);
             } else {
@@ -204,7 +254,7 @@ impl Projector {
 
     fn apply_contribution(
         &mut self,
-        kv: &mut impl Kv,
+        kv: &impl Kv,
         lpa: &str,
         c: &Contribution,
         sign: i64,

@@ -33,6 +33,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)?;
     store.check_consistent()?;
+    let started = std::time::Instant::now();
+    let ids = store.load_filters()?;
+    info!(
+        event_ids = ids,
+        seconds = started.elapsed().as_secs_f64(),
+        "loaded the id and entity filters"
+    );
     let reference = Arc::new(config.reference.clone());
     let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
     let client = crate::nats::connect(&config.nats_url, &config.nats_auth, true).await?;

@@ -6,9 +6,13 @@
 
 use crate::domain::calendar::Month;
 use crate::domain::model::{LpaMonth, SectorMonth};
-use crate::projection::{self, read_u64, Kv, KvResult, DERIVED_PREFIXES, LOG_PREFIX};
-use std::collections::{BTreeSet, HashMap};
+use crate::projection::{
+    self, entity_prefix_of_log_key, read_u64, Kv, KvResult, DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX,
+};
+use fastbloom::BloomFilter;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,12 +28,17 @@ pub enum StoreError {
     Corrupt(String),
     #[error("a rebuild was interrupted; run `abstraction-tracker rebuild --data-dir {0}` before serving")]
     RebuildInterrupted(String),
+    #[error("data directory {dir} was written by an earlier version of abstraction-tracker (store format 1); `export` it with that version, then `publish` the file to rebuild a fresh data directory")]
+    OldFormat { dir: String },
 }
 
 /// A raw key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
 const META_REBUILDING: &[u8] = b"m/rebuilding";
+/// Format 2: the log keyed by entity, no stored entity states (see `projection`).
+const META_FORMAT: &[u8] = b"m/format";
+const FORMAT: &[u8] = b"2";
 
 /// sled's page cache. Its default (1 GiB) alone is four times the memory goal in
 /// docs/BENCHMARKS.md; the read models a batch touches are few and small.
@@ -39,6 +48,7 @@ const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 pub struct Store {
     db: sled::Db,
     dir: String,
+    filters: Arc<RwLock<Option<Filters>>>,
 }
 
 impl Store {
@@ -64,7 +74,43 @@ impl Store {
                     source: other,
                 },
             })?;
-        Ok(Store { db, dir: d })
+        match db.get(META_FORMAT)? {
+            Some(f) if f.as_ref() == FORMAT => {}
+            Some(_) => return Err(StoreError::OldFormat { dir: d }),
+            None if db.is_empty() => {
+                db.insert(META_FORMAT, FORMAT)?;
+            }
+            None => return Err(StoreError::OldFormat { dir: d }),
+        }
+        Ok(Store {
+            db,
+            dir: d,
+            filters: Arc::default(),
+        })
+    }
+
+    /// Loads Bloom filters of the stored event ids and entities, so that the common case
+    /// of ingest, a new id for a new entity, costs no sled read (a miss costs 40-90 µs
+    /// once the store outgrows sled's cache; see docs/BENCHMARKS.md). Only the ingesting
+    /// process needs them. Returns how many ids were loaded.
+    pub fn load_filters(&self) -> Result<u64, StoreError> {
+        let mut f = Filters::new(self.log_len()?);
+        let mut n = 0;
+        for k in self.db.scan_prefix(ID_PREFIX).keys() {
+            f.ids.insert(&k?);
+            n += 1;
+        }
+        let mut last: Vec<u8> = Vec::new();
+        for k in self.db.scan_prefix(LOG_PREFIX).keys() {
+            let k = k?;
+            let e = entity_prefix_of_log_key(&k);
+            if e != last.as_slice() {
+                f.entities.insert(e);
+                last = e.to_vec();
+            }
+        }
+        *self.filters.write().expect("filter lock") = Some(f);
+        Ok(n)
     }
 
     /// Opens a data directory that must already hold a store (for `report`, `rebuild`,
@@ -89,7 +135,7 @@ impl Store {
     pub fn begin(&self) -> Commit {
         Commit {
             store: self.clone(),
-            overlay: HashMap::new(),
+            overlay: BTreeMap::new(),
         }
     }
 
@@ -106,6 +152,16 @@ impl Store {
             Some(v) => serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string())),
             None => Ok(LpaMonth::default()),
         }
+    }
+
+    /// Abstractions open now in an LPA (with a base event and no end), whatever month
+    /// they started in.
+    pub fn open_now(&self, lpa: &str) -> Result<i64, StoreError> {
+        let mut n = 0;
+        for kv in self.db.scan_prefix(projection::open_prefix(lpa)) {
+            n += read_u64(&kv?.1) as i64;
+        }
+        Ok(n)
     }
 
     /// Months that hold data for any LPA.
@@ -162,16 +218,51 @@ impl Store {
     pub fn log_len(&self) -> Result<u64, StoreError> {
         Ok(self
             .db
-            .get(projection::META_LOG_NEXT)?
+            .get(projection::META_LOG_LEN)?
             .map(|v| read_u64(&v))
             .unwrap_or(0))
     }
 
-    /// The stored events, oldest first.
+    /// The stored events, grouped by LPA and entity (not in arrival order: the fold
+    /// does not depend on order).
     pub fn log(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> {
         self.db
             .scan_prefix(LOG_PREFIX)
             .map(|kv| kv.map(|(_, v)| v).map_err(StoreError::from))
+    }
+
+    /// The LPAs that have events in the log, found by skipping from one to the next.
+    pub fn log_lpas(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut from = LOG_PREFIX.to_vec();
+        while let Some(kv) = self.db.range(from.clone()..).next() {
+            let (k, _) = kv?;
+            let Some(lpa) = projection::lpa_of_log_key(&k) else {
+                break;
+            };
+            out.push(lpa.to_string());
+            // '0' follows '/', so this skips every key of the LPA.
+            from = format!("l/{lpa}0").into_bytes();
+        }
+        Ok(out)
+    }
+
+    /// One LPA's log entries (key and raw event), grouped by entity.
+    pub fn log_of(&self, lpa: &str) -> impl Iterator<Item = Result<KvPair, StoreError>> {
+        self.db.scan_prefix(format!("l/{lpa}/")).map(|kv| {
+            kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// Writes derived keys computed outside a [`Commit`] (by `rebuild`).
+    pub fn put_all(&self, pairs: impl IntoIterator<Item = KvPair>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// Every derived key and value, for comparing live ingestion with a rebuild.
@@ -230,10 +321,79 @@ fn checkpoint_key(consumer: &str) -> Vec<u8> {
     format!("m/checkpoint/{consumer}").into_bytes()
 }
 
+/// Bloom filters that grow with the store: a full filter is kept and a larger one
+/// added, so the false-positive rate stays near its target however long the store runs.
+struct Scalable {
+    parts: Vec<(BloomFilter, u64)>,
+    capacity: u64,
+}
+
+impl Scalable {
+    const FALSE_POSITIVE: f64 = 0.01;
+
+    fn new(expected: u64) -> Scalable {
+        let capacity = expected.max(1 << 16) * 2;
+        Scalable {
+            parts: vec![(Self::filter(capacity), 0)],
+            capacity,
+        }
+    }
+
+    fn filter(capacity: u64) -> BloomFilter {
+        BloomFilter::with_false_pos(Self::FALSE_POSITIVE).expected_items(capacity as usize)
+    }
+
+    fn insert(&mut self, key: &[u8]) {
+        if self.contains(key) {
+            return;
+        }
+        let full = self.parts.last().is_some_and(|(_, n)| *n >= self.capacity);
+        if full {
+            self.capacity *= 2;
+            self.parts.push((Self::filter(self.capacity), 0));
+        }
+        let (f, n) = self.parts.last_mut().expect("one filter at least");
+        f.insert(key);
+        *n += 1;
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        self.parts.iter().any(|(f, _)| f.contains(key))
+    }
+}
+
+/// What ingest asks "is it new?" of: stored `i/` keys and log entity prefixes.
+struct Filters {
+    ids: Scalable,
+    entities: Scalable,
+}
+
+impl Filters {
+    fn new(events: u64) -> Filters {
+        Filters {
+            ids: Scalable::new(events),
+            entities: Scalable::new(events),
+        }
+    }
+}
+
 /// A batch of changes read through an overlay and applied atomically.
 pub struct Commit {
     store: Store,
-    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Commit {
+    /// False when the filters say `key` (an id key or an entity prefix) was never
+    /// stored; true when it may have been, or when no filters are loaded.
+    fn maybe_stored(&self, key: &[u8]) -> bool {
+        let filters = self.store.filters.read().expect("filter lock");
+        match filters.as_ref() {
+            Some(f) if key.starts_with(ID_PREFIX) => f.ids.contains(key),
+            Some(f) if key.starts_with(LOG_PREFIX) => f.entities.contains(key),
+            _ => true,
+        }
+    }
 }
 
 impl Kv for Commit {
@@ -241,7 +401,27 @@ impl Kv for Commit {
         if let Some(v) = self.overlay.get(key) {
             return Ok(v.clone());
         }
+        if key.starts_with(ID_PREFIX) && !self.maybe_stored(key) {
+            return Ok(None);
+        }
         Ok(self.store.db.get(key)?.map(|v| v.to_vec()))
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+        let mut found: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        if !prefix.starts_with(LOG_PREFIX) || self.maybe_stored(prefix) {
+            for kv in self.store.db.scan_prefix(prefix) {
+                let (k, v) = kv?;
+                found.insert(k.to_vec(), Some(v.to_vec()));
+            }
+        }
+        for (k, v) in self
+            .overlay
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            found.insert(k.clone(), v.clone());
+        }
+        Ok(found.into_values().flatten().collect())
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.overlay.insert(key, Some(value));
@@ -274,6 +454,20 @@ impl Commit {
 
     /// Applies the batch atomically; with `durable`, returns only once it is on disk.
     pub fn commit(self, durable: bool) -> Result<(), StoreError> {
+        if let Some(f) = self.store.filters.write().expect("filter lock").as_mut() {
+            // Before the write: a key in the filter that did not land is only a false
+            // positive, a key on disk missing from the filter would be a lost duplicate.
+            for (k, v) in &self.overlay {
+                if v.is_none() {
+                    continue;
+                }
+                if k.starts_with(ID_PREFIX) {
+                    f.ids.insert(k);
+                } else if k.starts_with(LOG_PREFIX) {
+                    f.entities.insert(entity_prefix_of_log_key(k));
+                }
+            }
+        }
         let mut batch = sled::Batch::default();
         for (k, v) in self.overlay {
             match v {
@@ -286,5 +480,79 @@ impl Commit {
             self.store.db.flush()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::Validator;
+    use crate::domain::reference::Reference;
+    use crate::projection::{ingest, Outcome};
+
+    fn event(id: &str, abs: &str, reason: &str) -> String {
+        format!(
+            r#"{{"event_id":"{id}","type":"abstraction.recorded","schema_version":1,
+            "occurred_at":"2024-03-14T08:05:00Z","source":"t","lpa":"dudley",
+            "data":{{"abstraction_id":"{abs}","officer_id":"o-1","role":"pc","sector":"x",
+            "reason":"{reason}","scope":"lpa","planned":false,
+            "start":"2024-03-14T08:00:00Z","end":"2024-03-14T10:00:00Z"}}}}"#
+        )
+    }
+
+    /// With the filters loaded (as `serve` does), a reopened store still recognises
+    /// every stored id: duplicates and reused ids, in the same entity or another.
+    #[test]
+    fn filters_never_hide_a_stored_id_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Validator::new(Reference::west_midlands());
+        let apply = |store: &Store, raw: &str| {
+            let env = v.decode(raw.as_bytes()).unwrap();
+            let mut c = store.begin();
+            let out = ingest(&mut c, raw.as_bytes(), &env).unwrap();
+            c.commit(true).unwrap();
+            out
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.load_filters().unwrap();
+            for i in 0..200 {
+                let e = event(&format!("e{i}"), &format!("a{i}"), "response_cover");
+                assert_eq!(apply(&store, &e), Outcome::Applied);
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load_filters().unwrap(), 200);
+        assert_eq!(store.log_len().unwrap(), 200);
+        let first = event("e7", "a7", "response_cover");
+        assert_eq!(apply(&store, &first), Outcome::Duplicate);
+        assert_eq!(
+            apply(&store, &event("e7", "a7", "court")),
+            Outcome::Conflict
+        );
+        assert_eq!(
+            apply(&store, &event("e7", "a8", "response_cover")),
+            Outcome::Conflict
+        );
+        assert_eq!(
+            apply(&store, &event("e9000", "a7", "court")),
+            Outcome::Applied
+        );
+        assert_eq!(store.log_len().unwrap(), 201);
+    }
+
+    #[test]
+    fn a_store_of_the_earlier_format_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(b"l/\0\0\0\0\0\0\0\0", b"{}".to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("earlier version") && err.contains("export"),
+            "{err}"
+        );
     }
 }

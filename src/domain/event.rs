@@ -327,7 +327,6 @@ impl Event {
 struct WireEnvelope {
     event_id: String,
     #[serde(rename = "type")]
-    #[allow(dead_code)]
     kind: String,
     #[allow(dead_code)]
     schema_version: u32,
@@ -504,7 +503,7 @@ impl Validator {
                 ),
             ));
         }
-        let event = self.decode_data(kind, wire.data)?;
+        let event = decode_data(kind, wire.data, Some(&self.reference))?;
         Ok(Envelope {
             event_id: wire.event_id,
             occurred_ms,
@@ -513,49 +512,81 @@ impl Validator {
             event,
         })
     }
+}
 
-    fn decode_data(&self, kind: EventType, data: Value) -> Result<Event, Rejection> {
-        fn wire<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, Rejection> {
-            serde_json::from_value(data)
-                .map_err(|e| Rejection::new(RejectCode::SchemaViolation, format!("/data: {e}")))
-        }
-        Ok(match kind {
-            EventType::ShiftRostered => {
-                let w: WireShift = wire(data)?;
-                let (start_ms, end_ms) = (time_ms("start", &w.start)?, time_ms("end", &w.end)?);
-                check_interval(start_ms, end_ms)?;
-                Event::ShiftRostered {
-                    shift_id: w.shift_id,
-                    fields: ShiftFields {
-                        officer_id: w.officer_id,
-                        role: w.role,
-                        sector: w.sector,
-                        start_ms,
-                        end_ms,
-                    },
-                }
-            }
-            EventType::ShiftCancelled => {
-                let w: WireShiftCancelled = wire(data)?;
-                Event::ShiftCancelled {
-                    shift_id: w.shift_id,
-                }
-            }
-            EventType::AbstractionRecorded | EventType::AbstractionStarted => {
-                let w: WireAbstraction = wire(data)?;
-                self.check_reason(&w.reason)?;
-                let start_ms = time_ms("start", &w.start)?;
-                let fields = AbstractionFields {
+/// Decodes an event read back from the store. It passed [`Validator::decode`] when it
+/// was stored, so the JSON Schema pass and the reference checks are skipped: they cost
+/// more than the rest of the decode, and a reference file edited since must not make
+/// stored history unreadable.
+pub fn decode_stored(bytes: &[u8]) -> Result<Envelope, Rejection> {
+    let wire: WireEnvelope = serde_json::from_slice(bytes)
+        .map_err(|e| Rejection::new(RejectCode::SchemaViolation, e.to_string()))?;
+    let kind = EventType::parse(&wire.kind).ok_or_else(|| {
+        Rejection::new(
+            RejectCode::UnknownType,
+            format!("unknown event type {:?}", wire.kind),
+        )
+    })?;
+    Ok(Envelope {
+        occurred_ms: time_ms("occurred_at", &wire.occurred_at)?,
+        event: decode_data(kind, wire.data, None)?,
+        event_id: wire.event_id,
+        source: wire.source,
+        lpa: wire.lpa,
+    })
+}
+
+/// The typed `data` of an event; `reference`, when given, must know its reason codes.
+fn decode_data(
+    kind: EventType,
+    data: Value,
+    reference: Option<&Reference>,
+) -> Result<Event, Rejection> {
+    let check_reason = |r: &str| match reference {
+        Some(reference) => check_reason(reference, r),
+        None => Ok(()),
+    };
+    fn wire<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, Rejection> {
+        serde_json::from_value(data)
+            .map_err(|e| Rejection::new(RejectCode::SchemaViolation, format!("/data: {e}")))
+    }
+    Ok(match kind {
+        EventType::ShiftRostered => {
+            let w: WireShift = wire(data)?;
+            let (start_ms, end_ms) = (time_ms("start", &w.start)?, time_ms("end", &w.end)?);
+            check_interval(start_ms, end_ms)?;
+            Event::ShiftRostered {
+                shift_id: w.shift_id,
+                fields: ShiftFields {
                     officer_id: w.officer_id,
                     role: w.role,
                     sector: w.sector,
-                    reason: w.reason,
-                    scope: w.scope,
-                    planned: w.planned,
                     start_ms,
-                    shift_id: w.shift_id,
-                };
-                match (kind, w.end) {
+                    end_ms,
+                },
+            }
+        }
+        EventType::ShiftCancelled => {
+            let w: WireShiftCancelled = wire(data)?;
+            Event::ShiftCancelled {
+                shift_id: w.shift_id,
+            }
+        }
+        EventType::AbstractionRecorded | EventType::AbstractionStarted => {
+            let w: WireAbstraction = wire(data)?;
+            check_reason(&w.reason)?;
+            let start_ms = time_ms("start", &w.start)?;
+            let fields = AbstractionFields {
+                officer_id: w.officer_id,
+                role: w.role,
+                sector: w.sector,
+                reason: w.reason,
+                scope: w.scope,
+                planned: w.planned,
+                start_ms,
+                shift_id: w.shift_id,
+            };
+            match (kind, w.end) {
                     (EventType::AbstractionRecorded, Some(end)) => {
                         let end_ms = time_ms("end", &end)?;
                         check_interval(start_ms, end_ms)?;
@@ -577,75 +608,74 @@ impl Validator {
                         ))
                     }
                 }
-            }
-            EventType::AbstractionEnded => {
-                let w: WireEnded = wire(data)?;
-                Event::AbstractionEnded {
-                    abstraction_id: w.abstraction_id,
-                    end_ms: time_ms("end", &w.end)?,
-                }
-            }
-            EventType::AbstractionAmended => {
-                let w: WireAmended = wire(data)?;
-                if let Some(r) = &w.reason {
-                    self.check_reason(r)?;
-                }
-                let start_ms = w
-                    .start
-                    .as_deref()
-                    .map(|s| time_ms("start", s))
-                    .transpose()?;
-                let end_ms = w.end.as_deref().map(|s| time_ms("end", s)).transpose()?;
-                if let (Some(s), Some(e)) = (start_ms, end_ms) {
-                    check_interval(s, e)?;
-                }
-                let amendment = Amendment {
-                    reason: w.reason,
-                    scope: w.scope,
-                    planned: w.planned,
-                    start_ms,
-                    end_ms,
-                    sector: w.sector,
-                    role: w.role,
-                    officer_id: w.officer_id,
-                };
-                if amendment == Amendment::default() {
-                    return Err(Rejection::new(
-                        RejectCode::SchemaViolation,
-                        "/data: abstraction.amended must change at least one field",
-                    ));
-                }
-                Event::AbstractionAmended {
-                    abstraction_id: w.abstraction_id,
-                    amendment,
-                }
-            }
-            EventType::AbstractionCancelled => {
-                let w: WireAbstractionCancelled = wire(data)?;
-                Event::AbstractionCancelled {
-                    abstraction_id: w.abstraction_id,
-                }
-            }
-        })
-    }
-
-    fn check_reason(&self, reason: &str) -> Result<(), Rejection> {
-        if self.reference.reason(reason).is_some() {
-            return Ok(());
         }
-        Err(Rejection::new(
-            RejectCode::UnknownReason,
-            format!(
-                "reason {reason:?} is not in the reference data; known: {}",
-                self.reference
-                    .reasons
-                    .iter()
-                    .map(|r| r.code.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ))
+        EventType::AbstractionEnded => {
+            let w: WireEnded = wire(data)?;
+            Event::AbstractionEnded {
+                abstraction_id: w.abstraction_id,
+                end_ms: time_ms("end", &w.end)?,
+            }
+        }
+        EventType::AbstractionAmended => {
+            let w: WireAmended = wire(data)?;
+            if let Some(r) = &w.reason {
+                check_reason(r)?;
+            }
+            let start_ms = w
+                .start
+                .as_deref()
+                .map(|s| time_ms("start", s))
+                .transpose()?;
+            let end_ms = w.end.as_deref().map(|s| time_ms("end", s)).transpose()?;
+            if let (Some(s), Some(e)) = (start_ms, end_ms) {
+                check_interval(s, e)?;
+            }
+            let amendment = Amendment {
+                reason: w.reason,
+                scope: w.scope,
+                planned: w.planned,
+                start_ms,
+                end_ms,
+                sector: w.sector,
+                role: w.role,
+                officer_id: w.officer_id,
+            };
+            if amendment == Amendment::default() {
+                return Err(Rejection::new(
+                    RejectCode::SchemaViolation,
+                    "/data: abstraction.amended must change at least one field",
+                ));
+            }
+            Event::AbstractionAmended {
+                abstraction_id: w.abstraction_id,
+                amendment,
+            }
+        }
+        EventType::AbstractionCancelled => {
+            let w: WireAbstractionCancelled = wire(data)?;
+            Event::AbstractionCancelled {
+                abstraction_id: w.abstraction_id,
+            }
+        }
+    })
+}
+
+fn check_reason(reference: &Reference, reason: &str) -> Result<(), Rejection> {
+    if reference.reason(reason).is_some() {
+        return Ok(());
     }
+    Err(Rejection::new(
+        RejectCode::UnknownReason,
+        format!(
+            "reason {reason:?} is not in the reference data; known: {}",
+            reference
+                .reasons
+                .iter()
+                .map(|r| r.code.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 fn schema_check(
