@@ -168,13 +168,31 @@ impl Ingestor {
             .messages()
             .await
             .context("starting the pull subscription")?;
-        // `ready_chunks` takes whatever has arrived, up to a batch, without waiting:
-        // large batches under load, low latency when idle.
-        let mut chunks = messages.ready_chunks(self.config.batch);
-        while let Some(chunk) = chunks.next().await {
-            let mut batch = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                batch.push(m.map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))?);
+        let mut messages = std::pin::pin!(messages);
+        let received = |m: Option<Result<Message, _>>| -> anyhow::Result<Option<Message>> {
+            m.transpose()
+                .map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))
+        };
+        while let Some(first) = received(messages.next().await)? {
+            // A batch fills until it is full, the consumer has nothing more pending
+            // (caught up: apply at once) or LINGER has passed since its first message.
+            // What has merely arrived so far is often one socket read (~130 events
+            // here), and every batch pays a flush and a read-model write.
+            let deadline = tokio::time::Instant::now() + LINGER;
+            let mut batch = Vec::with_capacity(self.config.batch);
+            let mut caught_up = pending_of(&first) == 0;
+            batch.push(first);
+            while batch.len() < self.config.batch && !caught_up {
+                match tokio::time::timeout_at(deadline, messages.next()).await {
+                    Ok(m) => match received(m)? {
+                        Some(m) => {
+                            caught_up = pending_of(&m) == 0;
+                            batch.push(m);
+                        }
+                        None => break,
+                    },
+                    Err(_) => break,
+                }
             }
             // Processing is not cancelled half-way by shutdown: `run` only drops this
             // future between awaits, and every await before the commit is safe to drop
@@ -295,6 +313,14 @@ impl Ingestor {
 
 /// The month a rejection is reported under: the event's own `occurred_at` where it
 /// can be read (so the board sees it with the month it concerns), else when it arrived.
+/// How long a batch may wait for more messages while the consumer is behind.
+const LINGER: Duration = Duration::from_millis(25);
+
+/// Messages still pending for the consumer after this one (0 when caught up).
+fn pending_of(m: &Message) -> u64 {
+    m.info().map(|i| i.pending).unwrap_or(0)
+}
+
 fn rejection_month(raw: &[u8], received: jiff::Timestamp) -> Month {
     serde_json::from_slice::<serde_json::Value>(raw)
         .ok()

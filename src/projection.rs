@@ -216,6 +216,20 @@ impl Projector {
         self.apply_contribution(kv, lpa, &state.contribution(lpa), 1)
     }
 
+    /// Adds another projector's read-model changes to this one's (`rebuild` folds parts
+    /// of an LPA on different threads). Entity states are not merged.
+    pub fn merge(&mut self, other: Projector) {
+        for (k, v) in other.lpa_months {
+            self.lpa_months.entry(k).or_default().merge(&v);
+        }
+        for (k, v) in other.sector_months {
+            self.sector_months.entry(k).or_default().merge(&v);
+        }
+        for (k, n) in other.officers {
+            *self.officers.entry(k).or_default() += n;
+        }
+    }
+
     /// Writes the event count and every touched read model; empty read models are
     /// deleted so the stored bytes are canonical.
     pub fn write(self, kv: &mut impl Kv) {

@@ -4,14 +4,16 @@
 //!
 //! The log is keyed by LPA and entity, so each entity's events are consecutive: an
 //! entity is folded once from them in memory, its contribution added to read models held
-//! in memory for its LPA, and only those read models are written. LPAs are independent,
-//! so they are shared out between threads (one per core).
+//! in memory, and only those read models are written. Each LPA's shifts and abstractions
+//! are folded as separate parts, shared out between threads (one per core), and the
+//! parts' read models are summed before they are written.
 
 use crate::domain::event::{decode_stored, Validator};
 use crate::domain::fold::{entity_of, EntityState};
 use crate::projection::{entity_prefix_of_log_key, Projector};
 use crate::store::{Store, StoreError};
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Progress is reported in steps of this many events.
@@ -38,7 +40,14 @@ pub fn rebuild(
         return Err(RebuildError::UnknownLpa(lpa.clone()));
     }
     store.start_rebuild()?;
-    let queue = Mutex::new(lpas);
+    // Shifts outnumber abstractions, so their parts go first: the big parts start early
+    // and the small ones even out the threads at the end.
+    let units: VecDeque<(String, Vec<u8>)> = ["s", "a"]
+        .iter()
+        .flat_map(|kind| lpas.iter().map(move |l| (l.clone(), kind_prefix(l, kind))))
+        .collect();
+    let queue = Mutex::new(units);
+    let folded: Mutex<HashMap<String, Projector>> = Mutex::default();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -47,8 +56,18 @@ pub fn rebuild(
             .map(|_| {
                 s.spawn(|| {
                     let mut n = 0;
-                    while let Some(lpa) = queue.lock().expect("queue").pop() {
-                        n += rebuild_lpa(store, &lpa, &progress)?;
+                    loop {
+                        let Some((lpa, prefix)) = queue.lock().expect("queue").pop_front() else {
+                            break;
+                        };
+                        let (p, k) = fold_part(store, &lpa, &prefix, &progress)?;
+                        n += k;
+                        match folded.lock().expect("results").entry(lpa) {
+                            Entry::Occupied(mut e) => e.get_mut().merge(p),
+                            Entry::Vacant(e) => {
+                                e.insert(p);
+                            }
+                        }
                     }
                     Ok::<u64, RebuildError>(n)
                 })
@@ -59,25 +78,41 @@ pub fn rebuild(
             .map(|w| w.join().expect("rebuild worker panicked"))
             .sum::<Result<u64, RebuildError>>()
     })?;
+    for (_, projector) in folded.into_inner().expect("results") {
+        let mut models = BTreeMap::new();
+        projector.write(&mut models);
+        store.put_all(models)?;
+    }
     store.finish_rebuild()?;
     Ok(total)
 }
 
-fn rebuild_lpa(store: &Store, lpa: &str, progress: &impl Fn(u64)) -> Result<u64, RebuildError> {
+fn kind_prefix(lpa: &str, kind: &str) -> Vec<u8> {
+    format!("l/{lpa}/{kind}/").into_bytes()
+}
+
+/// Folds every entity under `prefix` (one LPA's shifts or abstractions) into read-model
+/// changes held in a projector.
+fn fold_part(
+    store: &Store,
+    lpa: &str,
+    prefix: &[u8],
+    progress: &impl Fn(u64),
+) -> Result<(Projector, u64), RebuildError> {
     // Empty: every derived key was cleared, so the projector's reads all miss.
-    let mut models = BTreeMap::new();
+    let empty = BTreeMap::new();
     let mut projector = Projector::default();
     let mut entity: Option<EntityState> = None;
-    let mut prefix: Vec<u8> = Vec::new();
+    let mut current: Vec<u8> = Vec::new();
     let mut n = 0u64;
-    for kv in store.log_of(lpa) {
+    for kv in store.log_under(prefix) {
         let (key, raw) = kv?;
         let this = entity_prefix_of_log_key(&key);
-        if this != prefix.as_slice() {
+        if this != current.as_slice() {
             if let Some(state) = entity.take() {
-                projector.add_entity(&models, lpa, &state)?;
+                projector.add_entity(&empty, lpa, &state)?;
             }
-            prefix = this.to_vec();
+            current = this.to_vec();
         }
         let env = decode_stored(&raw).map_err(|r| RebuildError::Invalid {
             key: String::from_utf8_lossy(&key).into_owned(),
@@ -92,10 +127,8 @@ fn rebuild_lpa(store: &Store, lpa: &str, progress: &impl Fn(u64)) -> Result<u64,
         }
     }
     if let Some(state) = entity.take() {
-        projector.add_entity(&models, lpa, &state)?;
+        projector.add_entity(&empty, lpa, &state)?;
     }
-    projector.write(&mut models);
-    store.put_all(models)?;
     progress(n % STEP);
-    Ok(n)
+    Ok((projector, n))
 }

@@ -247,12 +247,14 @@ impl Store {
         Ok(out)
     }
 
-    /// One LPA's log entries (key and raw event), grouped by entity.
-    pub fn log_of(&self, lpa: &str) -> impl Iterator<Item = Result<KvPair, StoreError>> {
-        self.db.scan_prefix(format!("l/{lpa}/")).map(|kv| {
-            kv.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .map_err(StoreError::from)
-        })
+    /// Log entries (key and raw event) under a prefix of the log, grouped by entity.
+    pub fn log_under(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|kv| kv.map_err(StoreError::from))
     }
 
     /// Writes derived keys computed outside a [`Commit`] (by `rebuild`).

@@ -70,6 +70,17 @@ impl LpaMonth {
         );
     }
 
+    /// Adds another model's tallies (read models are sums, so parts can be folded apart).
+    pub fn merge(&mut self, other: &LpaMonth) {
+        for (role, t) in &other.rostered {
+            bump(&mut self.rostered, *role, t.ms, t.n);
+        }
+        for (k, t) in &other.abstracted {
+            bump(&mut self.abstracted, k.clone(), t.ms, t.n);
+        }
+        self.open += other.open;
+    }
+
     pub fn rostered_ms(&self) -> i64 {
         self.rostered.values().map(|t| t.ms).sum()
     }
@@ -103,6 +114,13 @@ impl SectorMonth {
     }
     pub fn add_rostered(&mut self, ms: i64, n: i64) {
         self.rostered.add(ms, n);
+    }
+    pub fn merge(&mut self, other: &SectorMonth) {
+        self.rostered.add(other.rostered.ms, other.rostered.n);
+        for (r, t) in &other.abstracted_by_reason {
+            bump(&mut self.abstracted_by_reason, r.clone(), t.ms, t.n);
+        }
+        self.open += other.open;
     }
     pub fn add_abstracted(&mut self, reason: &str, ms: i64, n: i64) {
         bump(&mut self.abstracted_by_reason, reason.to_string(), ms, n);
@@ -156,5 +174,38 @@ mod tests {
         m.add_rostered(Role::Pc, -1000, -1);
         assert!(m.is_empty());
         assert_eq!(serde_json::to_string(&m).unwrap(), "{}");
+    }
+
+    #[test]
+    fn merging_parts_equals_adding_everything_to_one_model() {
+        let cell = |reason: &str, ms| AbstractedCell {
+            month: "2024-03".parse().unwrap(),
+            key: AbstractionKey {
+                reason: reason.into(),
+                role: Role::Pc,
+                scope: Scope::Lpa,
+                planned: false,
+            },
+            sector: "x".into(),
+            ms,
+            count: 1,
+        };
+        let (mut whole, mut a, mut b) = (
+            LpaMonth::default(),
+            LpaMonth::default(),
+            LpaMonth::default(),
+        );
+        for (m, part) in [(&mut a, 1), (&mut b, 2)] {
+            m.add_rostered(Role::Pc, 1000 * part, 1);
+            m.add_abstracted(&cell("court", 10 * part), 1);
+            m.open += part;
+            whole.add_rostered(Role::Pc, 1000 * part, 1);
+            whole.add_abstracted(&cell("court", 10 * part), 1);
+            whole.open += part;
+        }
+        b.add_abstracted(&cell("court", 20), -1);
+        whole.add_abstracted(&cell("court", 20), -1);
+        a.merge(&b);
+        assert_eq!(a, whole);
     }
 }
