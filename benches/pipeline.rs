@@ -60,8 +60,9 @@ const CONSUMER: &str = "abstraction-tracker";
 const MIB: f64 = 1024.0 * 1024.0;
 /// Where the big store's simulation starts; it runs for as many days as it takes.
 const BIG_FROM: &str = "2021-01-01";
-/// Events per commit while building the big store (like `rebuild`'s chunk).
-const BIG_CHUNK: usize = 20_000;
+/// Events per commit while building the big store: as `serve` batches by default
+/// (larger sled batches gain little speed and inflate its memory).
+const BIG_CHUNK: usize = 500;
 const RESULT: &str = "BENCH_RESULT ";
 
 fn main() {

@@ -40,7 +40,7 @@ impl Default for IngestConfig {
         IngestConfig {
             consumer: "abstraction-tracker".into(),
             filter: EVENTS_SUBJECTS.into(),
-            batch: 2000,
+            batch: 500,
             replicas: 1,
         }
     }

@@ -92,8 +92,9 @@ enum Command {
         /// Subject filter: e.g. neighbourhood.events.dudley.> for a projector owning one LPA.
         #[arg(long, default_value = "neighbourhood.events.>")]
         filter: String,
-        /// Most messages folded into one durable store batch.
-        #[arg(long, default_value_t = 2000)]
+        /// Most messages folded into one durable store batch. Larger batches gain
+        /// little and make sled hold far more memory (docs/BENCHMARKS.md).
+        #[arg(long, default_value_t = 500)]
         batch: usize,
         /// Require `Authorization: Bearer <token>` on /api and /reports.
         #[arg(long, env = "TRACKER_API_TOKEN", hide_env_values = true)]
