@@ -29,6 +29,10 @@ fn valid_examples_decode() {
         let env = v
             .decode(&bytes)
             .unwrap_or_else(|r| panic!("{}: {r}", p.display()));
+        // What the store reads back (no schema pass) is the same event.
+        let stored = abstraction_tracker::domain::event::decode_stored(&bytes)
+            .unwrap_or_else(|r| panic!("{} read back: {r}", p.display()));
+        assert_eq!(stored, env, "{}", p.display());
         types.insert(env.event_type().as_str());
     }
     assert_eq!(

@@ -327,6 +327,7 @@ impl Event {
 struct WireEnvelope {
     event_id: String,
     #[serde(rename = "type")]
+    #[allow(dead_code)]
     kind: String,
     #[allow(dead_code)]
     schema_version: u32,
@@ -503,7 +504,7 @@ impl Validator {
                 ),
             ));
         }
-        let event = decode_data(kind, wire.data, Some(&self.reference))?;
+        let event = decode_data(kind, Data::Value(wire.data), Some(&self.reference))?;
         Ok(Envelope {
             event_id: wire.event_id,
             occurred_ms,
@@ -519,7 +520,7 @@ impl Validator {
 /// more than the rest of the decode, and a reference file edited since must not make
 /// stored history unreadable.
 pub fn decode_stored(bytes: &[u8]) -> Result<Envelope, Rejection> {
-    let wire: WireEnvelope = serde_json::from_slice(bytes)
+    let wire: StoredEnvelope = serde_json::from_slice(bytes)
         .map_err(|e| Rejection::new(RejectCode::SchemaViolation, e.to_string()))?;
     let kind = EventType::parse(&wire.kind).ok_or_else(|| {
         Rejection::new(
@@ -529,26 +530,48 @@ pub fn decode_stored(bytes: &[u8]) -> Result<Envelope, Rejection> {
     })?;
     Ok(Envelope {
         occurred_ms: time_ms("occurred_at", &wire.occurred_at)?,
-        event: decode_data(kind, wire.data, None)?,
+        event: decode_data(kind, Data::Text(wire.data.get()), None)?,
         event_id: wire.event_id,
         source: wire.source,
         lpa: wire.lpa,
     })
 }
 
+/// A stored envelope: `data` is kept as text and decoded once, straight into its type.
+#[derive(Deserialize)]
+struct StoredEnvelope<'a> {
+    event_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    occurred_at: String,
+    source: String,
+    lpa: String,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+}
+
+/// An event's `data`, parsed (fresh input, already schema-checked) or as text (stored).
+enum Data<'a> {
+    Value(Value),
+    Text(&'a str),
+}
+
 /// The typed `data` of an event; `reference`, when given, must know its reason codes.
 fn decode_data(
     kind: EventType,
-    data: Value,
+    data: Data,
     reference: Option<&Reference>,
 ) -> Result<Event, Rejection> {
     let check_reason = |r: &str| match reference {
         Some(reference) => check_reason(reference, r),
         None => Ok(()),
     };
-    fn wire<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, Rejection> {
-        serde_json::from_value(data)
-            .map_err(|e| Rejection::new(RejectCode::SchemaViolation, format!("/data: {e}")))
+    fn wire<T: serde::de::DeserializeOwned>(data: Data) -> Result<T, Rejection> {
+        match data {
+            Data::Value(v) => serde_json::from_value(v),
+            Data::Text(t) => serde_json::from_str(t),
+        }
+        .map_err(|e| Rejection::new(RejectCode::SchemaViolation, format!("/data: {e}")))
     }
     Ok(match kind {
         EventType::ShiftRostered => {
