@@ -29,7 +29,7 @@
 //! (10000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5), `BENCH_SKIP_PG=1`.
 
 use abstraction_tracker::domain::calendar::Month;
-use abstraction_tracker::domain::event::{Envelope, Event, Validator};
+use abstraction_tracker::domain::event::{decode_stored, Envelope, Event, Validator};
 use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::figures;
@@ -68,6 +68,7 @@ fn main() {
         Ok("ingest") => child_ingest(),
         Ok("build") => child_build(),
         Ok("serve") => child_serve(),
+        Ok("sled") => child_sled(),
         _ => run(),
     };
     if let Err(e) = result {
@@ -84,6 +85,7 @@ struct Config {
     runs: usize,
     pg_runs: usize,
     skip_pg: bool,
+    sled_events: usize,
 }
 
 fn env_num(name: &str, default: usize) -> anyhow::Result<usize> {
@@ -110,6 +112,7 @@ impl Config {
             runs: env_num("BENCH_RUNS", 50)?.max(1),
             pg_runs: env_num("BENCH_PG_RUNS", 5)?.max(1),
             skip_pg: std::env::var("BENCH_SKIP_PG").is_ok_and(|v| !v.is_empty() && v != "0"),
+            sled_events: env_num("BENCH_SLED_EVENTS", 1_000_000)?,
         })
     }
 }
@@ -135,6 +138,9 @@ fn run() -> anyhow::Result<()> {
 
     let per_event_disk = ingest_phases(&cfg, &rt, &validator, &mut table, &mut notes)?;
     drop(rt);
+    if cfg.sled_events > 0 {
+        sled_phase(&cfg, &mut table)?;
+    }
     if cfg.report_events > 0 {
         big_store_phases(&cfg, per_event_disk, &mut table, &mut notes)?;
     } else {
@@ -155,6 +161,144 @@ fn run() -> anyhow::Result<()> {
         loadavg()
     );
     Ok(())
+}
+
+// ---------------------------------------------------------------- sled alone
+
+/// What sled alone does with the tracker's write set, by key order and batch size: the
+/// measurement behind the speed, memory and disk figures sled sets a ceiling on.
+const SLED_CASES: [(&str, &str, usize); 5] = [
+    ("seq", "1 key/event, sequential (the raw baseline)", 500),
+    ("tracker", "tracker keys, UUIDv7 ids (simulator)", 500),
+    ("random", "tracker keys, random ids (UUIDv4-like)", 500),
+    ("random", "tracker keys, random ids, batch 2000", 2000),
+    ("tracker", "tracker keys, UUIDv7 ids, batch 2000", 2000),
+];
+
+#[derive(Serialize, Deserialize)]
+struct SledProbe {
+    secs: f64,
+    events: usize,
+    peak_kib: u64,
+    disk: u64,
+}
+
+fn sled_phase(cfg: &Config, table: &mut Table) -> anyhow::Result<()> {
+    println!(
+        "\n== Phase 3b: sled alone, {} simulated events per case (a child process each; apply_batch + flush per batch) ==",
+        cfg.sled_events
+    );
+    let mut base = None;
+    for (mode, label, batch) in SLED_CASES {
+        let dir = tempfile::Builder::new()
+            .prefix("pipeline-bench-sled")
+            .tempdir()?;
+        let p: SledProbe = child(
+            "sled",
+            &[
+                ("BENCH_CHILD_DIR", dir.path().display().to_string()),
+                ("BENCH_CHILD_EVENTS", cfg.sled_events.to_string()),
+                ("BENCH_CHILD_MODE", mode.to_string()),
+                ("BENCH_CHILD_BATCH", batch.to_string()),
+            ],
+        )?;
+        let r = p.events as f64 / p.secs;
+        let base_r = *base.get_or_insert(r);
+        println!(
+            "{label:<44} {} peak RSS {} MiB, {:.0} B/event on disk",
+            rate(p.events, p.secs),
+            mib(p.peak_kib),
+            p.disk as f64 / p.events as f64
+        );
+        table.row(
+            format!("  sled: {label}"),
+            format!(
+                "{}, {} MiB, {:.0} B/ev",
+                rate(p.events, p.secs),
+                mib(p.peak_kib),
+                p.disk as f64 / p.events as f64
+            ),
+            "1 key/event sequential".to_string(),
+            format!("{:.2}x", r / base_r),
+            "info",
+            "",
+        );
+    }
+    Ok(())
+}
+
+/// Child: writes simulated events into a bare sled tree (as `Store` configures it) with
+/// one key order, then reports the time inside sled, peak RSS and disk. Events are
+/// generated as it goes, so the RSS is sled's (plus one batch).
+fn child_sled() -> anyhow::Result<()> {
+    let dir = PathBuf::from(env_str("BENCH_CHILD_DIR")?);
+    let limit = env_num("BENCH_CHILD_EVENTS", 0)?;
+    let batch_len = env_num("BENCH_CHILD_BATCH", 500)?;
+    let mode = env_str("BENCH_CHILD_MODE")?;
+    let db = sled::Config::new()
+        .path(&dir)
+        .cache_capacity(abstraction_tracker::store::CACHE_BYTES)
+        .open()?;
+    let mut in_sled = Duration::ZERO;
+    let mut batch = sled::Batch::default();
+    let (mut seq, mut in_batch) = (0u64, 0usize);
+    let mut failed: Option<anyhow::Error> = None;
+    let mut write = |batch: sled::Batch| -> anyhow::Result<()> {
+        let t = Instant::now();
+        db.apply_batch(batch)?;
+        db.flush()?;
+        in_sled += t.elapsed();
+        Ok(())
+    };
+    let events = sim_lines(limit, 10_000, BIG_FROM, |raw| {
+        if failed.is_some() {
+            return;
+        }
+        seq += 1;
+        if mode == "seq" {
+            batch.insert([b"l/".as_slice(), &seq.to_be_bytes()].concat(), raw);
+        } else {
+            let env = match decode_stored(raw) {
+                Ok(env) => env,
+                Err(r) => {
+                    failed = Some(anyhow::anyhow!("{r}"));
+                    return;
+                }
+            };
+            let id = if mode == "random" {
+                // A stand-in for a UUIDv4: a random-looking id, unique by its suffix.
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&env.event_id, &mut h);
+                format!("{:016x}-{seq:016x}", std::hash::Hasher::finish(&h))
+            } else {
+                env.event_id.clone()
+            };
+            let mut lk = abstraction_tracker::projection::entity_prefix(
+                &env.lpa,
+                &abstraction_tracker::domain::fold::entity_of(&env.event),
+            );
+            lk.extend_from_slice(id.as_bytes());
+            batch.insert(lk, raw);
+            batch.insert(abstraction_tracker::projection::id_key(&id), b"".as_slice());
+        }
+        in_batch += 1;
+        if in_batch == batch_len {
+            in_batch = 0;
+            if let Err(e) = write(std::mem::take(&mut batch)) {
+                failed = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    write(batch)?;
+    print_result(&SledProbe {
+        secs: in_sled.as_secs_f64(),
+        events,
+        peak_kib: proc_status_kib("VmHWM"),
+        disk: db.size_on_disk()?,
+    })
 }
 
 // ---------------------------------------------------------------- ingest and rebuild
@@ -1491,7 +1635,22 @@ fn read_breakdown(
     ));
     let t = sample(10, || {
         for l in &lpas {
-            for m in &all {
+            std::hint::black_box(store.open_now(l)?);
+        }
+        Ok(())
+    })?;
+    out.push((
+        format!(
+            "scrape: open now, {} LPAs x {} months of n/ keys",
+            lpas.len(),
+            all.len()
+        ),
+        t.median,
+    ));
+    let latest: Vec<Month> = all.iter().rev().take(13).copied().collect();
+    let t = sample(10, || {
+        for l in &lpas {
+            for m in &latest {
                 std::hint::black_box(store.lpa_month(l, *m)?);
             }
         }
@@ -1499,8 +1658,8 @@ fn read_breakdown(
     })?;
     out.push((
         format!(
-            "scrape: open-count loop ({} LpaMonth gets)",
-            lpas.len() * all.len()
+            "scrape: the 13 latest months ({} LpaMonth gets)",
+            lpas.len() * latest.len()
         ),
         t.median,
     ));

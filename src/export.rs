@@ -1,4 +1,5 @@
-//! `export`: the event log as NDJSON, oldest first — a backup that `publish` replays.
+//! `export`: the event log as NDJSON, grouped by LPA and entity — a backup that `publish`
+//! replays (the fold does not depend on order).
 
 use crate::store::{Store, StoreError};
 use std::io::Write;

@@ -162,7 +162,7 @@ enum Command {
         #[command(flatten)]
         reference: ReferenceArg,
     },
-    /// Write the stored event log as NDJSON (oldest first): a backup that `publish` can
+    /// Write the stored event log as NDJSON (grouped by LPA and entity): a backup that `publish` can
     /// replay into a fresh broker and tracker (stop `serve` first).
     Export {
         #[arg(long, env = "TRACKER_DATA_DIR", default_value = "./tracker-data")]

@@ -42,7 +42,7 @@ const FORMAT: &[u8] = b"2";
 
 /// sled's page cache. Its default (1 GiB) alone is four times the memory goal in
 /// docs/BENCHMARKS.md; the read models a batch touches are few and small.
-const CACHE_BYTES: u64 = 128 * 1024 * 1024;
+pub const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Store {
