@@ -17,16 +17,22 @@
 //!    `Projector` over a `BTreeMap` alone, and the same pipeline without NATS split into
 //!    decode / fold into a `Commit` / sled apply / flush.
 //! 3. Rebuild: `rebuild::rebuild` over the ingested store vs a raw scan of its log.
+//!
+//!    Then sled alone (`BENCH_SLED_EVENTS`, 0 skips it): the tracker's write set (log
+//!    entry keyed by entity + id-index key) with time-ordered and random ids and two
+//!    batch sizes, against one sequential key per event; speed, peak RSS and disk, a
+//!    child process per case (printed as phase 3b).
 //! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
-//!    `Projector` in large commits, in a child process (so its RSS is its own), sampled
+//!    `Projector` in commits of 500 events, in a child process (so its RSS is its own), sampled
 //!    as history grows; then another child opens it as `serve` would and times the month
 //!    report (`figures::month`), `/api/v1/months/{month}` and `/metrics`.
 //! 5. PostgreSQL peer (skipped with a note when no server answers, or `BENCH_SKIP_PG=1`):
 //!    the same events COPYed into a table, the month figures computed by SQL and compared.
 //!
 //! Environment: `BENCH_EVENTS` (300000), `BENCH_OFFICERS` (2000), `BENCH_REPORT_EVENTS`
-//! (3000000, see `DEFAULT_REPORT_EVENTS`; 0 skips phases 4 and 5), `BENCH_REPORT_OFFICERS`
-//! (10000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5), `BENCH_SKIP_PG=1`.
+//! (10000000; 0 skips phases 4 and 5), `BENCH_REPORT_OFFICERS` (10000),
+//! `BENCH_SLED_EVENTS` (1000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
+//! `BENCH_SKIP_PG=1`.
 
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::event::{decode_stored, Envelope, Event, Validator};

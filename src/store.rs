@@ -544,6 +544,20 @@ mod tests {
     }
 
     #[test]
+    fn growing_filters_keep_every_key_and_few_false_positives() {
+        let mut f = Scalable::new(0);
+        for i in 0..400_000u32 {
+            f.insert(format!("i/{i}").as_bytes());
+        }
+        assert!(f.parts.len() >= 3, "it grew: {} parts", f.parts.len());
+        assert!((0..400_000u32).all(|i| f.contains(format!("i/{i}").as_bytes())));
+        let false_hits = (0..100_000u32)
+            .filter(|i| f.contains(format!("x/{i}").as_bytes()))
+            .count();
+        assert!(false_hits < 2_500, "{false_hits} false positives in 100000");
+    }
+
+    #[test]
     fn a_store_of_the_earlier_format_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         {
