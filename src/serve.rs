@@ -33,13 +33,25 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.data_dir)?;
     store.check_consistent()?;
-    let started = std::time::Instant::now();
-    let ids = store.load_filters()?;
-    info!(
-        event_ids = ids,
-        seconds = started.elapsed().as_secs_f64(),
-        "loaded the id and entity filters"
-    );
+    // Reading every stored id takes minutes for millions of events (docs/BENCHMARKS.md);
+    // ingest does not wait for it, it reads sled until the filters are complete.
+    let loading = store.clone();
+    std::thread::Builder::new()
+        .name("load-filters".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            match loading.load_filters() {
+                Ok(ids) => info!(
+                    event_ids = ids,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "loaded the id and entity filters; new events no longer read sled"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not load the id and entity filters; every event reads sled"
+                ),
+            }
+        })?;
     let reference = Arc::new(config.reference.clone());
     let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
     let client = crate::nats::connect(&config.nats_url, &config.nats_auth, true).await?;

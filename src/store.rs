@@ -48,7 +48,7 @@ pub const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 pub struct Store {
     db: sled::Db,
     dir: String,
-    filters: Arc<RwLock<Option<Filters>>>,
+    filters: Arc<RwLock<FilterState>>,
 }
 
 impl Store {
@@ -93,23 +93,51 @@ impl Store {
     /// of ingest, a new id for a new entity, costs no sled read (a miss costs 40-90 µs
     /// once the store outgrows sled's cache; see docs/BENCHMARKS.md). Only the ingesting
     /// process needs them. Returns how many ids were loaded.
+    ///
+    /// Ingest may run meanwhile (`serve` loads them on a thread of their own: minutes for
+    /// millions of events): until they are complete every lookup goes to sled, and
+    /// commits add their keys to the filters being built as well. Registering them under
+    /// the lock that commits hold until their batch is applied means every key is either
+    /// on disk before the scan starts or added by its commit.
     pub fn load_filters(&self) -> Result<u64, StoreError> {
-        let mut f = Filters::new(self.log_len()?);
+        self.filters.write().expect("filter lock").building = Some(Filters::new(self.log_len()?));
+        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+        let add = |chunk: &mut Vec<Vec<u8>>, ids: bool| {
+            let mut state = self.filters.write().expect("filter lock");
+            let f = state.building.as_mut().expect("filters being built");
+            for k in chunk.drain(..) {
+                if ids {
+                    f.ids.insert(&k);
+                } else {
+                    f.entities.insert(&k);
+                }
+            }
+        };
+        const CHUNK: usize = 10_000;
         let mut n = 0;
         for k in self.db.scan_prefix(ID_PREFIX).keys() {
-            f.ids.insert(&k?);
+            chunk.push(k?.to_vec());
             n += 1;
+            if chunk.len() == CHUNK {
+                add(&mut chunk, true);
+            }
         }
+        add(&mut chunk, true);
         let mut last: Vec<u8> = Vec::new();
         for k in self.db.scan_prefix(LOG_PREFIX).keys() {
             let k = k?;
             let e = entity_prefix_of_log_key(&k);
             if e != last.as_slice() {
-                f.entities.insert(e);
                 last = e.to_vec();
+                chunk.push(last.clone());
+                if chunk.len() == CHUNK {
+                    add(&mut chunk, false);
+                }
             }
         }
-        *self.filters.write().expect("filter lock") = Some(f);
+        add(&mut chunk, false);
+        let mut state = self.filters.write().expect("filter lock");
+        state.active = state.building.take();
         Ok(n)
     }
 
@@ -323,26 +351,28 @@ fn checkpoint_key(consumer: &str) -> Vec<u8> {
     format!("m/checkpoint/{consumer}").into_bytes()
 }
 
-/// Bloom filters that grow with the store: a full filter is kept and a larger one
-/// added, so the false-positive rate stays near its target however long the store runs.
+/// Bloom filters that grow with the store (a scalable Bloom filter): when one is full a
+/// twice larger one with half the false-positive rate is added, so the rate of all of
+/// them together stays under 2% however long the store runs.
 struct Scalable {
     parts: Vec<(BloomFilter, u64)>,
     capacity: u64,
+    false_positive: f64,
 }
 
 impl Scalable {
-    const FALSE_POSITIVE: f64 = 0.01;
-
     fn new(expected: u64) -> Scalable {
         let capacity = expected.max(1 << 16) * 2;
+        let false_positive = 0.01;
         Scalable {
-            parts: vec![(Self::filter(capacity), 0)],
+            parts: vec![(Self::filter(capacity, false_positive), 0)],
             capacity,
+            false_positive,
         }
     }
 
-    fn filter(capacity: u64) -> BloomFilter {
-        BloomFilter::with_false_pos(Self::FALSE_POSITIVE).expected_items(capacity as usize)
+    fn filter(capacity: u64, false_positive: f64) -> BloomFilter {
+        BloomFilter::with_false_pos(false_positive).expected_items(capacity as usize)
     }
 
     fn insert(&mut self, key: &[u8]) {
@@ -352,7 +382,9 @@ impl Scalable {
         let full = self.parts.last().is_some_and(|(_, n)| *n >= self.capacity);
         if full {
             self.capacity *= 2;
-            self.parts.push((Self::filter(self.capacity), 0));
+            self.false_positive /= 2.0;
+            self.parts
+                .push((Self::filter(self.capacity, self.false_positive), 0));
         }
         let (f, n) = self.parts.last_mut().expect("one filter at least");
         f.insert(key);
@@ -362,6 +394,13 @@ impl Scalable {
     fn contains(&self, key: &[u8]) -> bool {
         self.parts.iter().any(|(f, _)| f.contains(key))
     }
+}
+
+/// The filters in use (none until loaded) and those being loaded.
+#[derive(Default)]
+struct FilterState {
+    active: Option<Filters>,
+    building: Option<Filters>,
 }
 
 /// What ingest asks "is it new?" of: stored `i/` keys and log entity prefixes.
@@ -390,7 +429,7 @@ impl Commit {
     /// stored; true when it may have been, or when no filters are loaded.
     fn maybe_stored(&self, key: &[u8]) -> bool {
         let filters = self.store.filters.read().expect("filter lock");
-        match filters.as_ref() {
+        match filters.active.as_ref() {
             Some(f) if key.starts_with(ID_PREFIX) => f.ids.contains(key),
             Some(f) if key.starts_with(LOG_PREFIX) => f.entities.contains(key),
             _ => true,
@@ -456,9 +495,12 @@ impl Commit {
 
     /// Applies the batch atomically; with `durable`, returns only once it is on disk.
     pub fn commit(self, durable: bool) -> Result<(), StoreError> {
-        if let Some(f) = self.store.filters.write().expect("filter lock").as_mut() {
-            // Before the write: a key in the filter that did not land is only a false
-            // positive, a key on disk missing from the filter would be a lost duplicate.
+        // Held until the batch is applied (see `Store::load_filters`). Keys go into the
+        // filters before the write: a key in a filter that did not land is only a false
+        // positive, a key on disk missing from a filter would be a lost duplicate.
+        let mut state = self.store.filters.write().expect("filter lock");
+        let FilterState { active, building } = &mut *state;
+        for f in [active.as_mut(), building.as_mut()].into_iter().flatten() {
             for (k, v) in &self.overlay {
                 if v.is_none() {
                     continue;
@@ -541,6 +583,48 @@ mod tests {
             Outcome::Applied
         );
         assert_eq!(store.log_len().unwrap(), 201);
+    }
+
+    /// `serve` loads the filters while ingest commits: no key committed meanwhile may be
+    /// missing once they are active.
+    #[test]
+    fn filters_loaded_during_ingest_miss_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Validator::new(Reference::west_midlands());
+        let store = Store::open(dir.path()).unwrap();
+        let commit_range = |range: std::ops::Range<u32>| {
+            for chunk in range.collect::<Vec<_>>().chunks(50) {
+                let mut c = store.begin();
+                let mut p = crate::projection::Projector::default();
+                for i in chunk {
+                    let e = event(&format!("e{i}"), &format!("a{i}"), "response_cover");
+                    let env = v.decode(e.as_bytes()).unwrap();
+                    assert_eq!(
+                        p.ingest(&mut c, e.as_bytes(), &env).unwrap(),
+                        Outcome::Applied
+                    );
+                }
+                p.write(&mut c);
+                c.commit(false).unwrap();
+            }
+        };
+        commit_range(0..20_000);
+        std::thread::scope(|s| {
+            let loader = s.spawn(|| store.load_filters().unwrap());
+            commit_range(20_000..24_000);
+            loader.join().unwrap();
+        });
+        assert!(store.filters.read().unwrap().active.is_some());
+        for i in (0..24_000).step_by(7) {
+            let e = event(&format!("e{i}"), &format!("a{i}"), "response_cover");
+            let env = v.decode(e.as_bytes()).unwrap();
+            let mut c = store.begin();
+            assert_eq!(
+                ingest(&mut c, e.as_bytes(), &env).unwrap(),
+                Outcome::Duplicate,
+                "e{i}"
+            );
+        }
     }
 
     #[test]
