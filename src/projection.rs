@@ -349,13 +349,14 @@ fn sector_key(lpa: &str, month: Month, sector: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::event::Validator;
     use crate::domain::reference::Reference;
     use std::collections::BTreeMap;
 
-    fn rec(id: &str, abs: &str, reason: &str) -> String {
+    /// A one-shot `abstraction.recorded` in Dudley (also used by `store`'s tests).
+    pub(crate) fn rec(id: &str, abs: &str, reason: &str) -> String {
         format!(
             r#"{{"event_id":"{id}","type":"abstraction.recorded","schema_version":1,
             "occurred_at":"2024-03-14T08:05:00Z","source":"t","lpa":"dudley",

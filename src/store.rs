@@ -534,15 +534,7 @@ mod tests {
     use crate::domain::reference::Reference;
     use crate::projection::{ingest, Outcome};
 
-    fn event(id: &str, abs: &str, reason: &str) -> String {
-        format!(
-            r#"{{"event_id":"{id}","type":"abstraction.recorded","schema_version":1,
-            "occurred_at":"2024-03-14T08:05:00Z","source":"t","lpa":"dudley",
-            "data":{{"abstraction_id":"{abs}","officer_id":"o-1","role":"pc","sector":"x",
-            "reason":"{reason}","scope":"lpa","planned":false,
-            "start":"2024-03-14T08:00:00Z","end":"2024-03-14T10:00:00Z"}}}}"#
-        )
-    }
+    use crate::projection::tests::rec as event;
 
     /// With the filters loaded (as `serve` does), a reopened store still recognises
     /// every stored id: duplicates and reused ids, in the same entity or another.

@@ -61,7 +61,7 @@ pub enum EntityId {
     Abstraction(String),
 }
 
-/// Stored without a tag: the key says which kind it is (see [`EntityState::decode`]).
+/// Never stored: derived from the entity's logged events whenever it is needed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntityState {
     Shift(ShiftState),
@@ -89,21 +89,6 @@ impl EntityState {
             EntityId::Shift(_) => EntityState::Shift(ShiftState::default()),
             EntityId::Abstraction(_) => EntityState::Abstraction(AbstractionState::default()),
         }
-    }
-
-    pub fn decode(id: &EntityId, bytes: &[u8]) -> Result<EntityState, serde_json::Error> {
-        Ok(match id {
-            EntityId::Shift(_) => EntityState::Shift(serde_json::from_slice(bytes)?),
-            EntityId::Abstraction(_) => EntityState::Abstraction(serde_json::from_slice(bytes)?),
-        })
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        match self {
-            EntityState::Shift(s) => serde_json::to_vec(s),
-            EntityState::Abstraction(a) => serde_json::to_vec(a),
-        }
-        .expect("state serialises")
     }
 
     /// Folds one event into the state. The event must belong to this entity.
