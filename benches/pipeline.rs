@@ -34,18 +34,19 @@
 //! `BENCH_SLED_EVENTS` (1000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
 //! `BENCH_SKIP_PG=1`.
 
+use abstraction_tracker::app::figures;
+use abstraction_tracker::app::http::{self, AppState};
+use abstraction_tracker::app::metrics::Metrics;
 use abstraction_tracker::domain::calendar::Month;
-use abstraction_tracker::domain::event::{decode_stored, Envelope, Event, Validator};
+use abstraction_tracker::domain::event::{Envelope, Event};
 use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
-use abstraction_tracker::figures;
-use abstraction_tracker::http::{self, AppState};
 use abstraction_tracker::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
-use abstraction_tracker::metrics::Metrics;
-use abstraction_tracker::projection::{Kv, KvResult, Outcome, Projector};
-use abstraction_tracker::rebuild;
-use abstraction_tracker::simulate::{simulate, SimConfig};
+use abstraction_tracker::project::projector::{Kv, KvResult, Outcome, Projector};
+use abstraction_tracker::project::rebuild;
 use abstraction_tracker::store::Store;
+use abstraction_tracker::tools::simulate::{simulate, SimConfig};
+use abstraction_tracker::wire::decode::{decode_stored, Validator};
 use anyhow::{bail, Context as _};
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
@@ -279,13 +280,16 @@ fn child_sled() -> anyhow::Result<()> {
             } else {
                 env.event_id.clone()
             };
-            let mut lk = abstraction_tracker::projection::entity_prefix(
+            let mut lk = abstraction_tracker::project::projector::entity_prefix(
                 &env.lpa,
                 &abstraction_tracker::domain::fold::entity_of(&env.event),
             );
             lk.extend_from_slice(id.as_bytes());
             batch.insert(lk, raw);
-            batch.insert(abstraction_tracker::projection::id_key(&id), b"".as_slice());
+            batch.insert(
+                abstraction_tracker::project::projector::id_key(&id),
+                b"".as_slice(),
+            );
         }
         in_batch += 1;
         if in_batch == batch_len {
@@ -1618,7 +1622,7 @@ fn read_breakdown(
         Ok(())
     })?;
     out.push((format!("officer-count scans ({officers} keys)"), t.median));
-    let (inputs, rejected) = abstraction_tracker::figures::inputs(store, reference, month)?;
+    let (inputs, rejected) = abstraction_tracker::app::figures::inputs(store, reference, month)?;
     let t = sample(10, || {
         std::hint::black_box(month_report(reference, month, &inputs, &rejected));
         Ok(())

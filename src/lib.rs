@@ -18,17 +18,12 @@
 //! - [`publish`], [`simulate`], [`rebuild`], [`export`], [`serve`], [`nats`]: command
 //!   implementations.
 
+pub mod app;
 pub mod domain;
-pub mod export;
-pub mod figures;
-pub mod http;
 pub mod ingest;
-pub mod metrics;
 pub mod nats;
-pub mod projection;
-pub mod publish;
-pub mod rebuild;
+pub mod project;
 pub mod render;
-pub mod serve;
-pub mod simulate;
 pub mod store;
+pub mod tools;
+pub mod wire;

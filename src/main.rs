@@ -1,13 +1,15 @@
 //! The `abstraction-tracker` binary: argument parsing and wiring only.
 
+use abstraction_tracker::app::{figures, serve};
 use abstraction_tracker::domain::calendar::Month;
-use abstraction_tracker::domain::event::Validator;
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::IngestConfig;
 use abstraction_tracker::nats::Auth;
+use abstraction_tracker::project::rebuild;
 use abstraction_tracker::render::{self, Format};
 use abstraction_tracker::store::Store;
-use abstraction_tracker::{export, figures, publish, rebuild, serve, simulate};
+use abstraction_tracker::tools::{export, publish, simulate};
+use abstraction_tracker::wire::decode::Validator;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -2,10 +2,10 @@
 //! events — not their order, not how they are split into store batches — and a rebuild
 //! from the log gives the same bytes as live ingestion.
 
-use abstraction_tracker::domain::event::Validator;
 use abstraction_tracker::domain::reference::Reference;
-use abstraction_tracker::projection::{self, Kv, DERIVED_PREFIXES};
+use abstraction_tracker::project::projector::{self, Kv, DERIVED_PREFIXES};
 use abstraction_tracker::store::Store;
+use abstraction_tracker::wire::decode::Validator;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -163,7 +163,7 @@ fn fold_in_memory(events: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for raw in events {
         let env = validator().decode(raw).expect("generated events are valid");
-        projection::ingest(&mut kv, raw, &env).unwrap();
+        projector::ingest(&mut kv, raw, &env).unwrap();
     }
     kv.into_iter()
         .filter(|(k, _)| DERIVED_PREFIXES.iter().any(|p| k.starts_with(p)))
@@ -204,7 +204,7 @@ proptest! {
         let mut cuts = cuts;
         cuts.sort();
         let mut commit = store.begin();
-        let mut projector = projection::Projector::default();
+        let mut projector = projector::Projector::default();
         for (i, raw) in shuffled.iter().chain(shuffled.iter()).enumerate() {
             if cuts.contains(&i) {
                 std::mem::take(&mut projector).write(&mut commit);
@@ -218,7 +218,7 @@ proptest! {
         let live = store.derived_snapshot().unwrap();
         prop_assert_eq!(&live, &fold_in_memory(&original));
         prop_assert_eq!(store.log_len().unwrap(), original.len() as u64);
-        abstraction_tracker::rebuild::rebuild(&store, validator(), |_| {}).unwrap();
+        abstraction_tracker::project::rebuild::rebuild(&store, validator(), |_| {}).unwrap();
         prop_assert_eq!(store.derived_snapshot().unwrap(), live);
         store.check_consistent().unwrap();
     }

@@ -2,9 +2,9 @@
 
 mod common;
 
-use abstraction_tracker::domain::event::Validator;
 use abstraction_tracker::domain::reference::Reference;
-use abstraction_tracker::simulate::{simulate, SimConfig};
+use abstraction_tracker::tools::simulate::{simulate, SimConfig};
+use abstraction_tracker::wire::decode::Validator;
 use common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -36,9 +36,10 @@ async fn promtool_finds_nothing_wrong_with_metrics_after_simulated_traffic() {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let validator = Validator::new(reference);
-    let published = abstraction_tracker::publish::publish(&js, Some(&validator), &ndjson, |_| {})
-        .await
-        .unwrap();
+    let published =
+        abstraction_tracker::tools::publish::publish(&js, Some(&validator), &ndjson, |_| {})
+            .await
+            .unwrap();
     assert_eq!(published.published, summary.events);
 
     let url = format!("{}/metrics", tracker.base);

@@ -7,15 +7,16 @@
 
 mod common;
 
+use abstraction_tracker::app::serve::{self, ServeConfig};
 use abstraction_tracker::domain::calendar::Month;
-use abstraction_tracker::domain::event::{RejectCode, Role, Scope};
+use abstraction_tracker::domain::event::{Role, Scope};
 use abstraction_tracker::domain::fold::{AbstractedCell, AbstractionKey};
 use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::domain::reject::RejectCode;
 use abstraction_tracker::domain::report::{month_report, LpaInputs};
 use abstraction_tracker::ingest::IngestConfig;
 use abstraction_tracker::render::Format;
-use abstraction_tracker::serve::{self, ServeConfig};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

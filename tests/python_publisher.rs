@@ -7,8 +7,10 @@
 
 mod common;
 
-use abstraction_tracker::domain::event::{subject_for, Validator};
+use abstraction_tracker::wire::subject::subject_for;
+
 use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::wire::decode::Validator;
 use common::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;

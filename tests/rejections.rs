@@ -5,7 +5,7 @@
 
 mod common;
 
-use abstraction_tracker::domain::event::RejectCode;
+use abstraction_tracker::domain::reject::RejectCode;
 use common::*;
 use futures::StreamExt;
 use std::collections::BTreeMap;

@@ -1,8 +1,10 @@
 //! Every example under `schemas/examples/` is judged by the tracker as its name says:
 //! `valid/*.json` decode; `invalid/<code>--*.json` are rejected with exactly `<code>`.
 
-use abstraction_tracker::domain::event::{RejectCode, Validator};
+use abstraction_tracker::domain::reject::RejectCode;
+
 use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::wire::decode::Validator;
 use std::path::Path;
 
 fn files(dir: &str) -> Vec<std::path::PathBuf> {
@@ -30,7 +32,7 @@ fn valid_examples_decode() {
             .decode(&bytes)
             .unwrap_or_else(|r| panic!("{}: {r}", p.display()));
         // What the store reads back (no schema pass) is the same event.
-        let stored = abstraction_tracker::domain::event::decode_stored(&bytes)
+        let stored = abstraction_tracker::wire::decode::decode_stored(&bytes)
             .unwrap_or_else(|r| panic!("{} read back: {r}", p.display()));
         assert_eq!(stored, env, "{}", p.display());
         types.insert(env.event_type().as_str());

@@ -2,9 +2,9 @@
 //! folds, a second delivery is a duplicate that changes nothing.
 #![no_main]
 
-use abstraction_tracker::domain::event::Validator;
+use abstraction_tracker::wire::decode::Validator;
 use abstraction_tracker::domain::reference::Reference;
-use abstraction_tracker::projection::{self, Outcome};
+use abstraction_tracker::project::projector::{self, Outcome};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -19,9 +19,9 @@ fuzz_target!(|data: &[u8]| {
     let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for line in data.split(|b| *b == b'\n') {
         if let Ok(env) = validator().decode(line) {
-            let first = projection::ingest(&mut kv, line, &env).unwrap();
+            let first = projector::ingest(&mut kv, line, &env).unwrap();
             let snapshot = kv.clone();
-            let second = projection::ingest(&mut kv, line, &env).unwrap();
+            let second = projector::ingest(&mut kv, line, &env).unwrap();
             if first == Outcome::Applied {
                 assert_eq!(second, Outcome::Duplicate);
             }

@@ -6,4 +6,5 @@ pub mod event;
 pub mod fold;
 pub mod model;
 pub mod reference;
+pub mod reject;
 pub mod report;

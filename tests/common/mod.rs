@@ -3,9 +3,9 @@
 //! Everything is cleaned up on drop. A missing `nats-server` fails the test.
 #![allow(dead_code)]
 
+use abstraction_tracker::app::serve::{self, ServeConfig};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::IngestConfig;
-use abstraction_tracker::serve::{self, ServeConfig};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -400,14 +400,14 @@ impl Drop for TrackerProcess {
 
 /// Simulated NDJSON lines for tests.
 pub fn simulated(from: &str, to: &str, officers: u32, seed: u64) -> Vec<Vec<u8>> {
-    let cfg = abstraction_tracker::simulate::SimConfig {
+    let cfg = abstraction_tracker::tools::simulate::SimConfig {
         seed,
         from: from.parse().unwrap(),
         to: to.parse().unwrap(),
         officers,
     };
     let mut out = Vec::new();
-    abstraction_tracker::simulate::simulate(
+    abstraction_tracker::tools::simulate::simulate(
         &cfg,
         &Reference::west_midlands(),
         &mut out,

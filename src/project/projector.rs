@@ -24,9 +24,10 @@
 //! `/` (contract §2), so the separators are unambiguous.
 
 use crate::domain::calendar::Month;
-use crate::domain::event::{decode_stored, same_content, Envelope};
+use crate::domain::event::Envelope;
 use crate::domain::fold::{entity_of, Contribution, EntityId, EntityState};
 use crate::domain::model::{LpaMonth, SectorMonth};
+use crate::wire::decode::{decode_stored, same_content};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
@@ -351,8 +352,8 @@ fn sector_key(lpa: &str, month: Month, sector: &str) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::event::Validator;
     use crate::domain::reference::Reference;
+    use crate::wire::decode::Validator;
     use std::collections::BTreeMap;
 
     /// A one-shot `abstraction.recorded` in Dudley (also used by `store`'s tests).

@@ -1,9 +1,9 @@
 //! HTTP (contract §6): `/metrics`, `/healthz`, `/readyz`, the month API and the report.
 //! Handlers are thin: figures come from `figures`, formatting from `render`.
 
+use crate::app::metrics::Metrics;
 use crate::domain::calendar::Month;
 use crate::domain::reference::Reference;
-use crate::metrics::Metrics;
 use crate::render::{self, Format};
 use crate::store::Store;
 use async_nats::jetstream;
@@ -168,7 +168,7 @@ async fn month_report(
     month: Month,
 ) -> Result<crate::domain::report::MonthReport, ApiError> {
     let (store, reference) = (s.store.clone(), s.reference.clone());
-    tokio::task::spawn_blocking(move || crate::figures::month(&store, &reference, month))
+    tokio::task::spawn_blocking(move || crate::app::figures::month(&store, &reference, month))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))

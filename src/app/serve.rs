@@ -3,12 +3,12 @@
 //! The HTTP listener is bound by the caller and passed in, so tests can bind port 0
 //! and read the port back.
 
-use crate::domain::event::Validator;
+use crate::app::http::{self, AppState, ReadyProbe};
+use crate::app::metrics::Metrics;
 use crate::domain::reference::Reference;
-use crate::http::{self, AppState, ReadyProbe};
 use crate::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
-use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::wire::decode::Validator;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;

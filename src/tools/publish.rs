@@ -1,7 +1,11 @@
 //! `publish`: validates an NDJSON file locally, then publishes each event on its
 //! contract subject with `Nats-Msg-Id` set to its `event_id`, pipelining PubAcks.
 
-use crate::domain::event::{subject_for, Rejection, Validator};
+use crate::wire::subject::subject_for;
+
+use crate::domain::reject::Rejection;
+
+use crate::wire::decode::Validator;
 use anyhow::Context as _;
 use async_nats::jetstream;
 use std::collections::VecDeque;

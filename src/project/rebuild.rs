@@ -8,10 +8,10 @@
 //! are folded as separate parts, shared out between threads (one per core), and the
 //! parts' read models are summed before they are written.
 
-use crate::domain::event::{decode_stored, Validator};
 use crate::domain::fold::{entity_of, EntityState};
-use crate::projection::{entity_prefix_of_log_key, Projector};
+use crate::project::projector::{entity_prefix_of_log_key, Projector};
 use crate::store::{Store, StoreError};
+use crate::wire::decode::{decode_stored, Validator};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;

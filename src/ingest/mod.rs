@@ -7,11 +7,13 @@
 //! and a redelivered message at or below the checkpoint is skipped, so a crash at any
 //! instant neither loses nor double-counts an event.
 
+use crate::app::metrics::Metrics;
 use crate::domain::calendar::Month;
-use crate::domain::event::{check_subject, peek_event_id, RejectCode, Rejection, Validator};
-use crate::metrics::Metrics;
-use crate::projection::{self, Outcome};
+use crate::domain::reject::{RejectCode, Rejection};
+use crate::project::projector::{self, Outcome};
 use crate::store::Store;
+use crate::wire::decode::{peek_event_id, Validator};
+use crate::wire::subject::check_subject;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer, stream, Message};
 use futures::StreamExt;
@@ -208,7 +210,7 @@ impl Ingestor {
         let mut stats = BatchStats::default();
         let checkpoint = self.store.checkpoint(&self.config.consumer)?;
         let mut commit = self.store.begin();
-        let mut projector = projection::Projector::default();
+        let mut projector = projector::Projector::default();
         let mut pending_rejections = Vec::new();
         let mut last: Option<&Message> = None;
         for msg in &batch {

@@ -6,7 +6,7 @@
 
 use crate::domain::calendar::Month;
 use crate::domain::model::{LpaMonth, SectorMonth};
-use crate::projection::{
+use crate::project::projector::{
     self, entity_prefix_of_log_key, read_u64, Kv, KvResult, DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX,
 };
 use fastbloom::BloomFilter;
@@ -176,7 +176,7 @@ impl Store {
     }
 
     pub fn lpa_month(&self, lpa: &str, month: Month) -> Result<LpaMonth, StoreError> {
-        match self.db.get(projection::lpa_month_key(lpa, month))? {
+        match self.db.get(projector::lpa_month_key(lpa, month))? {
             Some(v) => serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string())),
             None => Ok(LpaMonth::default()),
         }
@@ -186,7 +186,7 @@ impl Store {
     /// they started in.
     pub fn open_now(&self, lpa: &str) -> Result<i64, StoreError> {
         let mut n = 0;
-        for kv in self.db.scan_prefix(projection::open_prefix(lpa)) {
+        for kv in self.db.scan_prefix(projector::open_prefix(lpa)) {
             n += read_u64(&kv?.1) as i64;
         }
         Ok(n)
@@ -210,7 +210,7 @@ impl Store {
         lpa: &str,
         month: Month,
     ) -> Result<Vec<(String, SectorMonth)>, StoreError> {
-        let prefix = projection::sector_prefix(lpa, month);
+        let prefix = projector::sector_prefix(lpa, month);
         let mut out = Vec::new();
         for kv in self.db.scan_prefix(&prefix) {
             let (k, v) = kv?;
@@ -224,7 +224,7 @@ impl Store {
     /// Per officer, abstractions started in the month: values only, never ids.
     pub fn officer_counts(&self, lpa: &str, month: Month) -> Result<Vec<u64>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(projection::officer_prefix(lpa, month)) {
+        for kv in self.db.scan_prefix(projector::officer_prefix(lpa, month)) {
             out.push(read_u64(&kv?.1));
         }
         Ok(out)
@@ -246,7 +246,7 @@ impl Store {
     pub fn log_len(&self) -> Result<u64, StoreError> {
         Ok(self
             .db
-            .get(projection::META_LOG_LEN)?
+            .get(projector::META_LOG_LEN)?
             .map(|v| read_u64(&v))
             .unwrap_or(0))
     }
@@ -265,7 +265,7 @@ impl Store {
         let mut from = LOG_PREFIX.to_vec();
         while let Some(kv) = self.db.range(from.clone()..).next() {
             let (k, _) = kv?;
-            let Some(lpa) = projection::lpa_of_log_key(&k) else {
+            let Some(lpa) = projector::lpa_of_log_key(&k) else {
                 break;
             };
             out.push(lpa.to_string());
@@ -530,11 +530,11 @@ impl Commit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::Validator;
     use crate::domain::reference::Reference;
-    use crate::projection::{ingest, Outcome};
+    use crate::project::projector::{ingest, Outcome};
+    use crate::wire::decode::Validator;
 
-    use crate::projection::tests::rec as event;
+    use crate::project::projector::tests::rec as event;
 
     /// With the filters loaded (as `serve` does), a reopened store still recognises
     /// every stored id: duplicates and reused ids, in the same entity or another.
@@ -587,7 +587,7 @@ mod tests {
         let commit_range = |range: std::ops::Range<u32>| {
             for chunk in range.collect::<Vec<_>>().chunks(50) {
                 let mut c = store.begin();
-                let mut p = crate::projection::Projector::default();
+                let mut p = crate::project::projector::Projector::default();
                 for i in chunk {
                     let e = event(&format!("e{i}"), &format!("a{i}"), "response_cover");
                     let env = v.decode(e.as_bytes()).unwrap();
