@@ -11,7 +11,9 @@ Grafana would, and evaluates each one through Prometheus' HTTP API
 
 Exit status: 0 when every query parses and runs and at least --min-with-data of
 them return data; 1 otherwise (also for a dashboard that is not valid JSON, a panel
-or target without an expression, or a data source other than uid "prometheus");
+or target without an expression, a data source other than the dashboard's ${datasource} variable, a dashboard
+without that variable (type datasource, query prometheus), or one editable in the
+UI while provisioning discards UI changes);
 2 for bad arguments.
 
 Variables:
@@ -41,7 +43,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-DATASOURCE_UID = "prometheus"
+DATASOURCE_UID = "${datasource}"
 HERE = Path(__file__).resolve().parent
 
 VAR_RE = re.compile(r"\$\{(\w+)(?::([\w]+))?\}|\[\[(\w+)\]\]|\$(\w+)")
@@ -188,7 +190,14 @@ def structure(name: str, dashboard: dict) -> tuple[list[str], list[Query]]:
             if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
                 problems.append(f'{name} #{p.get("id")} "{p.get("title", "")}": overlaps panel #{other}')
         boxes.append((p.get("id"), (x, y, w, h)))
-    for v in dashboard.get("templating", {}).get("list", []):
+    variables = dashboard.get("templating", {}).get("list", [])
+    if not any(v.get("name") == "datasource" and v.get("type") == "datasource"
+               and v.get("query") == "prometheus" for v in variables):
+        problems.append(f"{name}: no `datasource` variable of type datasource (query prometheus)")
+    # provisioning/dashboards/dashboards.yml sets allowUiUpdates: false.
+    if dashboard.get("editable") is not False:
+        problems.append(f"{name}: editable must be false (provisioning discards UI changes)")
+    for v in variables:
         if v.get("type") != "query":
             continue
         where = f"variable {v.get('name')}"
