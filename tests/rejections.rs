@@ -74,6 +74,18 @@ fn bad_inputs() -> Vec<(String, String, Vec<u8>)> {
         subject(&good),
         serde_json::to_vec(&good).unwrap(),
     ));
+    // Well-formed, but 2099 is far more than max_days_ahead after the broker's
+    // timestamp (a shift in 2099 accepted would add a month to every dashboard).
+    let mut far = good.clone();
+    far["event_id"] = "rj-far".into();
+    far["data"]["shift_id"] = "rj-s2".into();
+    far["data"]["start"] = "2099-03-04T08:00:00Z".into();
+    far["data"]["end"] = "2099-03-04T16:00:00Z".into();
+    out.push((
+        "implausible_time".into(),
+        subject(&far),
+        serde_json::to_vec(&far).unwrap(),
+    ));
     let mut reused = good.clone();
     reused["data"]["end"] = "2024-03-04T18:00:00Z".into();
     out.push((

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod event;
 pub mod fold;
 pub mod model;
+pub mod plausible;
 pub mod reference;
 pub mod reject;
 pub mod report;

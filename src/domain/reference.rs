@@ -22,6 +22,9 @@ pub struct Reference {
     /// numbers identify people).
     #[serde(default = "default_suppress_below")]
     pub suppress_below: u64,
+    /// What a plausible event looks like; events outside it are rejected.
+    #[serde(default)]
+    pub limits: Limits,
     /// Free text kept with the file (sources, what is a placeholder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -29,6 +32,45 @@ pub struct Reference {
 
 fn default_suppress_below() -> u64 {
     5
+}
+
+/// Plausibility limits. A shift or abstraction longer than `max_interval_hours` is a
+/// typo (a wrong day or year) that would otherwise swamp a month's figures, and a time
+/// far ahead of when the event was published cannot be a roster or a record.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_max_interval_hours")]
+    pub max_interval_hours: u32,
+    #[serde(default = "default_max_days_ahead")]
+    pub max_days_ahead: u32,
+}
+
+fn default_max_interval_hours() -> u32 {
+    24
+}
+
+fn default_max_days_ahead() -> u32 {
+    400
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_interval_hours: default_max_interval_hours(),
+            max_days_ahead: default_max_days_ahead(),
+        }
+    }
+}
+
+impl Limits {
+    pub fn max_interval_ms(&self) -> i64 {
+        i64::from(self.max_interval_hours) * 3_600_000
+    }
+
+    pub fn max_ahead_ms(&self) -> i64 {
+        i64::from(self.max_days_ahead) * 86_400_000
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,6 +180,11 @@ impl Reference {
                 )));
             }
         }
+        if self.limits.max_interval_hours == 0 || self.limits.max_days_ahead == 0 {
+            return Err(ReferenceError::Invalid(
+                "limits.max_interval_hours and limits.max_days_ahead must be at least 1".into(),
+            ));
+        }
         if self.rag.green_max > self.rag.amber_max {
             return Err(ReferenceError::Invalid(
                 "rag.green_max must not exceed rag.amber_max".into(),
@@ -214,6 +261,20 @@ mod tests {
             Reference::from_json(text),
             Err(ReferenceError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_are_read_when_given() {
+        assert_eq!(Reference::west_midlands().limits, Limits::default());
+        assert_eq!(Limits::default().max_interval_hours, 24);
+        assert_eq!(Limits::default().max_days_ahead, 400);
+        let text = r#"{"force":"f","lpas":[{"code":"a","name":"A","target_ratio":0.2}],
+            "reasons":[],"limits":{"max_interval_hours":12}}"#;
+        let r = Reference::from_json(text).unwrap();
+        assert_eq!(r.limits.max_interval_hours, 12);
+        assert_eq!(r.limits.max_days_ahead, 400);
+        let zero = text.replace("12", "0");
+        assert!(Reference::from_json(&zero).is_err());
     }
 
     #[test]

@@ -20,10 +20,12 @@ pub enum RejectCode {
     SubjectMismatch,
     InvalidInterval,
     EventIdConflict,
+    ImplausibleInterval,
+    ImplausibleTime,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 13] = [
+    pub const ALL: [RejectCode; 15] = [
         RejectCode::TooLarge,
         RejectCode::NotUtf8,
         RejectCode::InvalidJson,
@@ -37,6 +39,8 @@ impl RejectCode {
         RejectCode::SubjectMismatch,
         RejectCode::InvalidInterval,
         RejectCode::EventIdConflict,
+        RejectCode::ImplausibleInterval,
+        RejectCode::ImplausibleTime,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,8 @@ impl RejectCode {
             RejectCode::SubjectMismatch => "subject_mismatch",
             RejectCode::InvalidInterval => "invalid_interval",
             RejectCode::EventIdConflict => "event_id_conflict",
+            RejectCode::ImplausibleInterval => "implausible_interval",
+            RejectCode::ImplausibleTime => "implausible_time",
         }
     }
 

@@ -228,9 +228,11 @@ impl Ingestor {
                 continue;
             }
             let raw: &[u8] = &msg.payload;
+            // Judged against the broker's timestamp, so a replay decides the same.
+            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
             let verdict = self
                 .validator
-                .decode(raw)
+                .decode_published(raw, published_ms)
                 .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
             let rejection = match verdict {
                 Ok(env) => match projector.ingest(&mut commit, raw, &env)? {

@@ -1,14 +1,15 @@
-//! The one place where raw bytes
-//! become a typed, validated [`Envelope`] or a [`Rejection`] with a reason code.
+//! The one place where raw bytes become a typed, validated [`Envelope`] or a
+//! [`Rejection`] with a reason code.
 //!
 //! Validation runs in a fixed order so each bad input gets the most specific code:
 //! size, UTF-8, JSON, object, type, version, JSON Schema (the files in `schemas/`,
 //! embedded at build time), then the rules a schema cannot state (timestamps, known LPA
-//! and reason, `end > start`).
+//! and reason, `end > start`), then plausibility (`domain::plausible`).
 
 use crate::domain::event::{
     AbstractionFields, Amendment, Envelope, Event, EventType, Role, Scope, ShiftFields,
 };
+use crate::domain::plausible;
 use crate::domain::reference::Reference;
 use crate::domain::reject::{RejectCode, Rejection};
 use jiff::Timestamp;
@@ -18,11 +19,6 @@ use std::collections::HashMap;
 
 /// Messages over this many bytes are rejected with `too_large`.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
-
-/// Earliest and latest instants accepted in any time field. Outside them a value is a
-/// typo (or an epoch default), and would only produce nonsense months.
-const MIN_MS: i64 = 946_684_800_000; // 2000-01-01T00:00:00Z
-const MAX_MS: i64 = 4_102_444_800_000; // 2100-01-01T00:00:00Z
 
 fn schema_text(t: EventType) -> &'static str {
     match t {
@@ -160,8 +156,25 @@ impl Validator {
         &self.reference
     }
 
-    /// Bytes in, a validated event or the reason it is refused.
+    /// Bytes in, a validated event or the reason it is refused. Times are judged
+    /// against the fixed bounds only; [`Validator::decode_published`] also judges them
+    /// against when the message was published.
     pub fn decode(&self, bytes: &[u8]) -> Result<Envelope, Rejection> {
+        self.decode_judged(bytes, None)
+    }
+
+    /// As [`Validator::decode`], with times more than the reference file's
+    /// `max_days_ahead` after `published_ms` (the message's JetStream timestamp, or
+    /// the publisher's clock) refused as `implausible_time`.
+    pub fn decode_published(&self, bytes: &[u8], published_ms: i64) -> Result<Envelope, Rejection> {
+        self.decode_judged(bytes, Some(published_ms))
+    }
+
+    fn decode_judged(
+        &self,
+        bytes: &[u8],
+        published_ms: Option<i64>,
+    ) -> Result<Envelope, Rejection> {
         use RejectCode::*;
         if bytes.len() > MAX_EVENT_BYTES {
             return Err(Rejection::new(
@@ -236,13 +249,15 @@ impl Validator {
             ));
         }
         let event = decode_data(kind, Data::Value(wire.data), Some(&self.reference))?;
-        Ok(Envelope {
+        let env = Envelope {
             event_id: wire.event_id,
             occurred_ms,
             source: wire.source,
             lpa: wire.lpa,
             event,
-        })
+        };
+        plausible::check(&env, &self.reference.limits, published_ms)?;
+        Ok(env)
     }
 }
 
@@ -469,11 +484,8 @@ fn time_ms(field: &str, s: &str) -> Result<i64, Rejection> {
         return Err(bad("wrong shape"));
     }
     let ts: Timestamp = s.parse().map_err(|_| bad("unparseable"))?;
-    let ms = ts.as_millisecond();
-    if !(MIN_MS..MAX_MS).contains(&ms) {
-        return Err(bad("outside 2000-2099"));
-    }
-    Ok(ms)
+    // The range is judged with the other plausibility rules (`domain::plausible`).
+    Ok(ts.as_millisecond())
 }
 
 fn check_interval(start_ms: i64, end_ms: i64) -> Result<(), Rejection> {
