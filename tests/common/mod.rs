@@ -1,11 +1,19 @@
-//! Test harness: a real `nats-server -js` per test on a free port with its own store
-//! directory, and the tracker started for real (in-process or as a child process).
-//! Everything is cleaned up on drop. A missing `nats-server` fails the test.
+//! The test kit, shared by `tests/` and `benches/pipeline` (which includes this file
+//! with `#[path]`): a real `nats-server -js` per test on a free port with its own store
+//! directory, the tracker started for real (in-process or as a child process), event
+//! builders that write through `wire::encode`, and publishing through
+//! `tools::publish::Window`. Everything is cleaned up on drop. A missing `nats-server`
+//! fails the test.
 #![allow(dead_code)]
 
 use abstraction_tracker::app::serve::{self, ServeConfig};
+use abstraction_tracker::domain::event::{
+    AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
+};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::IngestConfig;
+use abstraction_tracker::tools::publish::Window;
+use abstraction_tracker::wire::encode::Encoder;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -263,30 +271,141 @@ pub async fn publish(
     payload: &[u8],
     id: Option<&str>,
 ) {
-    let mut m = async_nats::jetstream::message::PublishMessage::build()
-        .payload(bytes::Bytes::copy_from_slice(payload));
-    if let Some(id) = id {
-        m = m.message_id(id);
-    }
-    js.send_publish(subject.to_string(), m)
+    let mut window = Window::new(js, 1);
+    let payload = bytes::Bytes::copy_from_slice(payload);
+    let (_, ack) = window
+        .send((), subject.to_string(), payload, id)
         .await
         .expect("publish")
-        .await
-        .expect("puback");
+        .expect("a window of one awaits each ack");
+    ack.expect("puback");
 }
 
-/// Envelope builder for tests.
-pub fn event(
+/// Epoch milliseconds of an RFC 3339 time (panics on a malformed one: test input).
+pub fn ms(rfc3339: &str) -> i64 {
+    let t: jiff::Timestamp = rfc3339
+        .parse()
+        .unwrap_or_else(|e| panic!("{rfc3339:?}: {e}"));
+    t.as_millisecond()
+}
+
+/// A test envelope: source `test`, `occurred` in RFC 3339.
+pub fn envelope(id: &str, lpa: &str, occurred: &str, event: Event) -> Envelope {
+    Envelope {
+        event_id: id.into(),
+        occurred_ms: ms(occurred),
+        source: "test".into(),
+        lpa: lpa.into(),
+        event,
+    }
+}
+
+/// The wire JSON of a test event, written by `wire::encode` (times in UTC).
+pub fn event(id: &str, lpa: &str, occurred: &str, event: Event) -> serde_json::Value {
+    event_with(id, lpa, occurred, event, None)
+}
+
+/// As [`event`], with the type's free-text field (`note`, `cause` or `why`).
+pub fn event_with(
     id: &str,
-    kind: &str,
     lpa: &str,
     occurred: &str,
-    data: serde_json::Value,
+    event: Event,
+    remark: Option<&str>,
 ) -> serde_json::Value {
-    serde_json::json!({
-        "event_id": id, "type": kind, "schema_version": 1, "occurred_at": occurred,
-        "source": "test", "lpa": lpa, "data": data
-    })
+    let env = envelope(id, lpa, occurred, event);
+    Encoder::utc()
+        .value(&env, remark)
+        .expect("test times are representable")
+}
+
+/// `shift.rostered`.
+pub fn rostered(
+    shift_id: &str,
+    officer_id: &str,
+    role: Role,
+    sector: &str,
+    start: &str,
+    end: &str,
+) -> Event {
+    Event::ShiftRostered {
+        shift_id: shift_id.into(),
+        fields: ShiftFields {
+            officer_id: officer_id.into(),
+            role,
+            sector: sector.into(),
+            start_ms: ms(start),
+            end_ms: ms(end),
+        },
+    }
+}
+
+/// `shift.cancelled`.
+pub fn shift_cancelled(shift_id: &str) -> Event {
+    Event::ShiftCancelled {
+        shift_id: shift_id.into(),
+    }
+}
+
+/// What `recorded` and `started` carry; scope `lpa`, unplanned, no shift: change the
+/// fields for other cases.
+pub fn abstraction(
+    officer_id: &str,
+    role: Role,
+    sector: &str,
+    reason: &str,
+    start: &str,
+) -> AbstractionFields {
+    AbstractionFields {
+        officer_id: officer_id.into(),
+        role,
+        sector: sector.into(),
+        reason: reason.into(),
+        scope: Scope::Lpa,
+        planned: false,
+        start_ms: ms(start),
+        shift_id: None,
+    }
+}
+
+/// `abstraction.recorded`.
+pub fn recorded(abstraction_id: &str, fields: AbstractionFields, end: &str) -> Event {
+    Event::AbstractionRecorded {
+        abstraction_id: abstraction_id.into(),
+        fields,
+        end_ms: ms(end),
+    }
+}
+
+/// `abstraction.started`.
+pub fn started(abstraction_id: &str, fields: AbstractionFields) -> Event {
+    Event::AbstractionStarted {
+        abstraction_id: abstraction_id.into(),
+        fields,
+    }
+}
+
+/// `abstraction.ended`.
+pub fn ended(abstraction_id: &str, end: &str) -> Event {
+    Event::AbstractionEnded {
+        abstraction_id: abstraction_id.into(),
+        end_ms: ms(end),
+    }
+}
+
+/// `abstraction.amended`.
+pub fn amended(abstraction_id: &str, amendment: Amendment) -> Event {
+    Event::AbstractionAmended {
+        abstraction_id: abstraction_id.into(),
+        amendment,
+    }
+}
+
+/// `abstraction.cancelled`.
+pub fn abstraction_cancelled(abstraction_id: &str) -> Event {
+    Event::AbstractionCancelled {
+        abstraction_id: abstraction_id.into(),
+    }
 }
 
 pub fn subject(e: &serde_json::Value) -> String {
@@ -420,23 +539,24 @@ pub fn simulated(from: &str, to: &str, officers: u32, seed: u64) -> Vec<Vec<u8>>
         .collect()
 }
 
-/// Publishes contract events (subject from the envelope) with their Nats-Msg-Id.
+/// Publishes events (subject from the envelope) with their Nats-Msg-Id, 256 PubAcks
+/// in flight.
 pub async fn publish_events(js: &async_nats::jetstream::Context, lines: &[Vec<u8>]) {
-    // Await acks in a window: the client limits PubAcks in flight, and would wait
-    // for ever for a permit if none were ever awaited.
-    let mut acks = std::collections::VecDeque::new();
+    let mut window = Window::new(js, 256);
     for l in lines {
         let v: serde_json::Value = serde_json::from_slice(l).unwrap();
-        let m = async_nats::jetstream::message::PublishMessage::build()
-            .payload(bytes::Bytes::copy_from_slice(l))
-            .message_id(v["event_id"].as_str().unwrap());
-        acks.push_back(js.send_publish(subject(&v), m).await.expect("publish"));
-        if acks.len() >= 256 {
-            acks.pop_front().unwrap().await.expect("puback");
+        let payload = bytes::Bytes::copy_from_slice(l);
+        let id = v["event_id"].as_str();
+        if let Some((_, ack)) = window
+            .send((), subject(&v), payload, id)
+            .await
+            .expect("publish")
+        {
+            ack.expect("puback");
         }
     }
-    for a in acks {
-        a.await.expect("puback");
+    while let Some((_, ack)) = window.next().await {
+        ack.expect("puback");
     }
 }
 
