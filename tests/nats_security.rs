@@ -55,7 +55,7 @@ async fn publishers_may_only_publish_events_and_the_tracker_runs_with_its_own_us
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(2));
 
-    // Allowed: an event on its contract subject.
+    // Allowed: an event on its own subject, neighbourhood.events.<lpa>.<type>.
     let shift = rostered(
         "sec-s1",
         "o",
