@@ -1,6 +1,6 @@
-//! The `simulate` command's traffic generator: realistic, deterministic
-//! NDJSON events (rostered and cancelled shifts; abstractions recorded, started, ended,
-//! amended and cancelled) for every LPA and sector of a reference file.
+//! The `simulate` command's traffic generator: realistic, deterministic NDJSON events
+//! (rostered and cancelled shifts; abstractions recorded, started, ended, amended and
+//! cancelled) for every LPA and sector of a reference file, written by `wire::encode`.
 //!
 //! Determinism: every draw comes from the PRNG below, seeded per day from (seed, date),
 //! so the same arguments give the same bytes, and a day's events (ids included) are the
@@ -97,9 +97,9 @@ impl Rng {
             .any(|w| *w > 0.0)
             .then(|| index_at(weights, x))
     }
-    /// A UUIDv7 (RFC 9562) for `unix_ms`: time first, so
-    /// ids sort by time. Stores keyed by such ids write near their end rather than at
-    /// random places (docs/BENCHMARKS.md measures what random ids cost).
+    /// A UUIDv7 (RFC 9562) for `unix_ms`: time first, so ids sort by time. Stores keyed
+    /// by such ids write near their end rather than at random places (docs/BENCHMARKS.md
+    /// measures what random ids cost).
     fn uuid_v7(&mut self, unix_ms: i64) -> String {
         let rand = ((self.next_u64() as u128) << 64) | self.next_u64() as u128;
         let time = (unix_ms.max(0) as u128 & 0xFFFF_FFFF_FFFF) << 80;

@@ -4,6 +4,10 @@
 //! builders that write through `wire::encode`, and publishing through
 //! `tools::publish::Window`. Everything is cleaned up on drop. A missing `nats-server`
 //! fails the test.
+//!
+//! A plain module rather than a `testkit` crate or a cargo feature: both `cargo nextest
+//! run` and `cargo bench` build it with the dev-dependencies and nothing to switch on,
+//! and it never ships in the library.
 #![allow(dead_code)]
 
 mod events;
