@@ -5,31 +5,30 @@
 
 mod common;
 
+use abstraction_tracker::domain::event::{AbstractionFields, Amendment, Event, Role};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
 const LPA: &str = "sandwell";
 
-fn ev(n: &mut u32, kind: &str, occurred: &str, data: Value) -> Value {
+fn ev(n: &mut u32, occurred: &str, event: Event) -> Value {
+    ev_with(n, occurred, event, None)
+}
+
+/// With the type's free text (`cause`, `why`).
+fn ev_with(n: &mut u32, occurred: &str, event: Event, remark: Option<&str>) -> Value {
     *n += 1;
-    event(&format!("em-{n:03}"), kind, LPA, occurred, data)
+    event_with(&format!("em-{n:03}"), LPA, occurred, event, remark)
 }
 
-fn shift(id: &str, start: &str, end: &str) -> Value {
-    json!({"shift_id": id, "officer_id": "p-1", "role": "pcso", "sector": "sandwell-tipton",
-           "start": start, "end": end})
+fn shift(id: &str, start: &str, end: &str) -> Event {
+    rostered(id, "p-1", Role::Pcso, "sandwell-tipton", start, end)
 }
 
-fn abs(id: &str, reason: &str, start: &str, end: Option<&str>) -> Value {
-    let mut d = json!({"abstraction_id": id, "officer_id": "p-2", "role": "pc",
-        "sector": "sandwell-oldbury", "reason": reason, "scope": "lpa", "planned": false,
-        "start": start});
-    if let Some(e) = end {
-        d["end"] = json!(e);
-    }
-    d
+fn abs(reason: &str, start: &str) -> AbstractionFields {
+    abstraction("p-2", Role::Pc, "sandwell-oldbury", reason, start)
 }
 
 /// Events and, in comments, what each contributes.
@@ -39,14 +38,12 @@ fn scenario() -> Vec<Value> {
         // S1: night over the clocks going forward, 22:00 GMT to 07:00 BST = 8 h, March.
         ev(
             n,
-            "shift.rostered",
             "2024-03-01T10:00:00Z",
             shift("S1", "2024-03-30T22:00:00Z", "2024-03-31T07:00:00+01:00"),
         ),
         // S2: 22:00 BST 31 Mar to 07:00 BST 1 Apr: 2 h March, 7 h April.
         ev(
             n,
-            "shift.rostered",
             "2024-03-01T10:00:00Z",
             shift(
                 "S2",
@@ -57,144 +54,135 @@ fn scenario() -> Vec<Value> {
         // S3: re-sent; the latest (10 h) wins, an older re-send (1 h) loses.
         ev(
             n,
-            "shift.rostered",
             "2024-03-02T10:00:00Z",
             shift("S3", "2024-03-20T08:00:00Z", "2024-03-20T16:00:00Z"),
         ),
         ev(
             n,
-            "shift.rostered",
             "2024-03-03T10:00:00Z",
             shift("S3", "2024-03-20T08:00:00Z", "2024-03-20T18:00:00Z"),
         ),
         ev(
             n,
-            "shift.rostered",
             "2024-03-01T09:00:00Z",
             shift("S3", "2024-03-20T12:00:00Z", "2024-03-20T13:00:00Z"),
         ),
         // S4: rostered then cancelled for sickness: 0 h.
         ev(
             n,
-            "shift.rostered",
             "2024-03-02T10:00:00Z",
             shift("S4", "2024-03-21T08:00:00Z", "2024-03-21T16:00:00Z"),
         ),
-        ev(
+        ev_with(
             n,
-            "shift.cancelled",
             "2024-03-21T06:00:00Z",
-            json!({"shift_id": "S4", "cause": "sickness"}),
+            shift_cancelled("S4"),
+            Some("sickness"),
         ),
         // A1: started/ended pair, response cover 3 h.
         ev(
             n,
-            "abstraction.started",
             "2024-03-20T09:00:00Z",
-            abs("A1", "response_cover", "2024-03-20T09:00:00Z", None),
+            started("A1", abs("response_cover", "2024-03-20T09:00:00Z")),
         ),
         ev(
             n,
-            "abstraction.ended",
             "2024-03-20T12:00:00Z",
-            json!({"abstraction_id": "A1", "end": "2024-03-20T12:00:00Z"}),
+            ended("A1", "2024-03-20T12:00:00Z"),
         ),
         // A2: public order 2 h, amended to training, then its end moved: training 3 h (not counted).
         ev(
             n,
-            "abstraction.recorded",
             "2024-03-20T15:00:00Z",
-            abs(
+            recorded(
                 "A2",
-                "public_order",
-                "2024-03-20T13:00:00Z",
-                Some("2024-03-20T15:00:00Z"),
+                abs("public_order", "2024-03-20T13:00:00Z"),
+                "2024-03-20T15:00:00Z",
             ),
         ),
         ev(
             n,
-            "abstraction.amended",
             "2024-03-21T09:00:00Z",
-            json!({"abstraction_id": "A2", "reason": "training"}),
+            amended(
+                "A2",
+                Amendment {
+                    reason: Some("training".into()),
+                    ..Amendment::default()
+                },
+            ),
         ),
         ev(
             n,
-            "abstraction.amended",
             "2024-03-22T09:00:00Z",
-            json!({"abstraction_id": "A2", "end": "2024-03-20T16:00:00Z"}),
+            amended(
+                "A2",
+                Amendment {
+                    end_ms: Some(ms("2024-03-20T16:00:00Z")),
+                    ..Amendment::default()
+                },
+            ),
         ),
         // A3: scene guarding over the April month end: 22:00Z-23:00Z March (1 h), 2 h April.
         ev(
             n,
-            "abstraction.recorded",
             "2024-04-01T02:00:00Z",
-            abs(
+            recorded(
                 "A3",
-                "scene_guarding",
-                "2024-03-31T23:00:00+01:00",
-                Some("2024-04-01T02:00:00+01:00"),
+                abs("scene_guarding", "2024-03-31T23:00:00+01:00"),
+                "2024-04-01T02:00:00+01:00",
             ),
         ),
         // A4: recorded then cancelled: nothing.
         ev(
             n,
-            "abstraction.recorded",
             "2024-03-22T12:00:00Z",
-            abs(
+            recorded(
                 "A4",
-                "response_cover",
-                "2024-03-22T08:00:00Z",
-                Some("2024-03-22T12:00:00Z"),
+                abs("response_cover", "2024-03-22T08:00:00Z"),
+                "2024-03-22T12:00:00Z",
             ),
         ),
-        ev(
+        ev_with(
             n,
-            "abstraction.cancelled",
             "2024-03-22T13:00:00Z",
-            json!({"abstraction_id": "A4", "why": "entered twice"}),
+            abstraction_cancelled("A4"),
+            Some("entered twice"),
         ),
         // A5: started, never ended: open in March.
         ev(
             n,
-            "abstraction.started",
             "2024-03-25T10:00:00Z",
-            abs("A5", "mutual_aid", "2024-03-25T10:00:00Z", None),
+            started("A5", abs("mutual_aid", "2024-03-25T10:00:00Z")),
         ),
         // A6: an end with no base event: waits, uncounted.
         ev(
             n,
-            "abstraction.ended",
             "2024-03-26T10:00:00Z",
-            json!({"abstraction_id": "A6", "end": "2024-03-26T10:00:00Z"}),
+            ended("A6", "2024-03-26T10:00:00Z"),
         ),
         // A7: two recorded (latest base: hospital watch), then a later `ended` moves the end: 2.5 h.
         ev(
             n,
-            "abstraction.recorded",
             "2024-03-27T12:00:00Z",
-            abs(
+            recorded(
                 "A7",
-                "custody_constant_watch",
-                "2024-03-27T10:00:00Z",
-                Some("2024-03-27T11:00:00Z"),
+                abs("custody_constant_watch", "2024-03-27T10:00:00Z"),
+                "2024-03-27T11:00:00Z",
             ),
         ),
         ev(
             n,
-            "abstraction.recorded",
             "2024-03-27T13:00:00Z",
-            abs(
+            recorded(
                 "A7",
-                "hospital_watch",
-                "2024-03-27T10:00:00Z",
-                Some("2024-03-27T12:00:00Z"),
+                abs("hospital_watch", "2024-03-27T10:00:00Z"),
+                "2024-03-27T12:00:00Z",
             ),
         ),
         ev(
             n,
-            "abstraction.ended",
             "2024-03-27T14:00:00Z",
-            json!({"abstraction_id": "A7", "end": "2024-03-27T12:30:00Z"}),
+            ended("A7", "2024-03-27T12:30:00Z"),
         ),
     ]
 }

@@ -1,13 +1,16 @@
-//! Properties of the fold (contract §3): the read models depend only on the set of
+//! Properties of the fold: the read models depend only on the set of
 //! events — not their order, not how they are split into store batches — and a rebuild
 //! from the log gives the same bytes as live ingestion.
 
+use abstraction_tracker::domain::event::{
+    AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
+};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::project::projector::{self, Kv, DERIVED_PREFIXES};
 use abstraction_tracker::store::Store;
 use abstraction_tracker::wire::decode::Validator;
+use abstraction_tracker::wire::encode::Encoder;
 use proptest::prelude::*;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -19,18 +22,20 @@ fn validator() -> &'static Validator {
 // 2024-03-28T00:00:00Z: generated times straddle the March clock change and month end.
 const BASE_S: i64 = 1_711_584_000;
 
-fn ts(offset_min: i64) -> String {
-    jiff::Timestamp::from_second(BASE_S + offset_min * 60)
-        .unwrap()
-        .to_string()
+/// Epoch milliseconds, `offset_min` minutes after `BASE_S`.
+fn ts(offset_min: i64) -> i64 {
+    (BASE_S + offset_min * 60) * 1000
 }
 
-fn env(id: usize, kind: &str, lpa: &str, occurred_min: i64, data: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event_id": format!("e{id}"), "type": kind, "schema_version": 1,
-        "occurred_at": ts(occurred_min), "source": "prop", "lpa": lpa, "data": data
-    }))
-    .unwrap()
+fn env(id: usize, occurred_min: i64, event: Event, remark: Option<&str>) -> Vec<u8> {
+    let env = Envelope {
+        event_id: format!("e{id}"),
+        occurred_ms: ts(occurred_min),
+        source: "prop".into(),
+        lpa: "dudley".into(),
+        event,
+    };
+    Encoder::utc().to_vec(&env, remark).unwrap()
 }
 
 const REASONS: [&str; 4] = ["response_cover", "training", "public_order", "court"];
@@ -122,39 +127,109 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Encodes generated operations as contract events (distinct ids and times).
+/// Encodes generated operations as wire events (distinct ids and times).
 fn events(ops: &[(Op, i64)]) -> Vec<Vec<u8>> {
     ops.iter()
         .enumerate()
         .map(|(i, (op, occurred))| {
-            let lpa = "dudley";
-            let abs_data = |abs: &u8, start: i64, reason: &u8, officer: &u8| {
-                json!({"abstraction_id": format!("a{abs}"), "officer_id": format!("o{officer}"),
-                       "role": "pc", "sector": SECTORS[(*abs % 3) as usize],
-                       "reason": REASONS[*reason as usize], "scope": "lpa", "planned": false,
-                       "start": ts(start)})
+            let abstraction_id = |abs: &u8| format!("a{abs}");
+            let fields = |abs: &u8, start: i64, reason: &u8, officer: &u8| AbstractionFields {
+                officer_id: format!("o{officer}"),
+                role: Role::Pc,
+                sector: SECTORS[(*abs % 3) as usize].into(),
+                reason: REASONS[*reason as usize].into(),
+                scope: Scope::Lpa,
+                planned: false,
+                start_ms: ts(start),
+                shift_id: None,
             };
-            match op {
-                Op::Rostered { shift, start, len, sector } => env(i, "shift.rostered", lpa, *occurred, json!({
-                    "shift_id": format!("s{shift}"), "officer_id": "o1", "role": "pcso",
-                    "sector": SECTORS[*sector as usize], "start": ts(*start), "end": ts(start + len)})),
-                Op::ShiftCancelled { shift } => env(i, "shift.cancelled", lpa, *occurred, json!({"shift_id": format!("s{shift}"), "cause": "sickness"})),
-                Op::Recorded { abs, start, len, reason, officer } => {
-                    let mut d = abs_data(abs, *start, reason, officer);
-                    d["end"] = json!(ts(start + len));
-                    env(i, "abstraction.recorded", lpa, *occurred, d)
+            let (event, remark) = match op {
+                Op::Rostered {
+                    shift,
+                    start,
+                    len,
+                    sector,
+                } => {
+                    let fields = ShiftFields {
+                        officer_id: "o1".into(),
+                        role: Role::Pcso,
+                        sector: SECTORS[*sector as usize].into(),
+                        start_ms: ts(*start),
+                        end_ms: ts(start + len),
+                    };
+                    (
+                        Event::ShiftRostered {
+                            shift_id: format!("s{shift}"),
+                            fields,
+                        },
+                        None,
+                    )
                 }
-                Op::Started { abs, start, reason, officer } => env(i, "abstraction.started", lpa, *occurred, abs_data(abs, *start, reason, officer)),
-                Op::Ended { abs, end } => env(i, "abstraction.ended", lpa, *occurred, json!({"abstraction_id": format!("a{abs}"), "end": ts(*end)})),
-                Op::Amended { abs, reason, end, planned } => {
-                    let mut d = json!({"abstraction_id": format!("a{abs}")});
-                    if let Some(r) = reason { d["reason"] = json!(REASONS[*r as usize]); }
-                    if let Some(e) = end { d["end"] = json!(ts(*e)); }
-                    if let Some(p) = planned { d["planned"] = json!(p); }
-                    env(i, "abstraction.amended", lpa, *occurred, d)
+                Op::ShiftCancelled { shift } => (
+                    Event::ShiftCancelled {
+                        shift_id: format!("s{shift}"),
+                    },
+                    Some("sickness"),
+                ),
+                Op::Recorded {
+                    abs,
+                    start,
+                    len,
+                    reason,
+                    officer,
+                } => {
+                    let event = Event::AbstractionRecorded {
+                        abstraction_id: abstraction_id(abs),
+                        fields: fields(abs, *start, reason, officer),
+                        end_ms: ts(start + len),
+                    };
+                    (event, None)
                 }
-                Op::Cancelled { abs } => env(i, "abstraction.cancelled", lpa, *occurred, json!({"abstraction_id": format!("a{abs}")})),
-            }
+                Op::Started {
+                    abs,
+                    start,
+                    reason,
+                    officer,
+                } => {
+                    let event = Event::AbstractionStarted {
+                        abstraction_id: abstraction_id(abs),
+                        fields: fields(abs, *start, reason, officer),
+                    };
+                    (event, None)
+                }
+                Op::Ended { abs, end } => {
+                    let event = Event::AbstractionEnded {
+                        abstraction_id: abstraction_id(abs),
+                        end_ms: ts(*end),
+                    };
+                    (event, None)
+                }
+                Op::Amended {
+                    abs,
+                    reason,
+                    end,
+                    planned,
+                } => {
+                    let amendment = Amendment {
+                        reason: reason.map(|r| REASONS[r as usize].into()),
+                        end_ms: end.map(ts),
+                        planned: *planned,
+                        ..Amendment::default()
+                    };
+                    let event = Event::AbstractionAmended {
+                        abstraction_id: abstraction_id(abs),
+                        amendment,
+                    };
+                    (event, None)
+                }
+                Op::Cancelled { abs } => {
+                    let event = Event::AbstractionCancelled {
+                        abstraction_id: abstraction_id(abs),
+                    };
+                    (event, None)
+                }
+            };
+            env(i, *occurred, event, remark)
         })
         .collect()
 }

@@ -55,15 +55,16 @@ async fn publishers_may_only_publish_events_and_the_tracker_runs_with_its_own_us
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(2));
 
-    // Allowed: an event on its contract subject.
-    let e = event(
-        "sec-1",
-        "shift.rostered",
-        "dudley",
-        "2024-03-01T09:00:00Z",
-        serde_json::json!({"shift_id": "sec-s1", "officer_id": "o", "role": "pc",
-            "sector": "dudley-town", "start": "2024-03-04T08:00:00Z", "end": "2024-03-04T16:00:00Z"}),
+    // Allowed: an event on its own subject, neighbourhood.events.<lpa>.<type>.
+    let shift = rostered(
+        "sec-s1",
+        "o",
+        abstraction_tracker::domain::event::Role::Pc,
+        "dudley-town",
+        "2024-03-04T08:00:00Z",
+        "2024-03-04T16:00:00Z",
     );
+    let e = event("sec-1", "dudley", "2024-03-01T09:00:00Z", shift);
     publish(
         &js,
         &subject(&e),

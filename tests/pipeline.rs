@@ -3,6 +3,7 @@
 
 mod common;
 
+use abstraction_tracker::domain::event::Role;
 use common::*;
 use futures::StreamExt;
 use serde_json::json;
@@ -11,26 +12,14 @@ use std::time::Duration;
 const H: f64 = 3600.0;
 
 fn shift(id: &str, lpa: &str, sector: &str, start: &str, end: &str) -> serde_json::Value {
-    event(
-        &format!("ev-{id}"),
-        "shift.rostered",
-        lpa,
-        "2024-03-01T09:00:00Z",
-        json!({"shift_id": id, "officer_id": "off-1", "role": "pc", "sector": sector,
-               "start": start, "end": end}),
-    )
+    let e = rostered(id, "off-1", Role::Pc, sector, start, end);
+    event(&format!("ev-{id}"), lpa, "2024-03-01T09:00:00Z", e)
 }
 
 fn recorded(id: &str, lpa: &str, reason: &str, start: &str, end: &str) -> serde_json::Value {
-    event(
-        &format!("ev-{id}"),
-        "abstraction.recorded",
-        lpa,
-        "2024-03-20T09:00:00Z",
-        json!({"abstraction_id": id, "officer_id": "off-1", "role": "pc",
-               "sector": "dudley-town", "reason": reason, "scope": "lpa", "planned": false,
-               "start": start, "end": end}),
-    )
+    let fields = abstraction("off-1", Role::Pc, "dudley-town", reason, start);
+    let e = common::recorded(id, fields, end);
+    event(&format!("ev-{id}"), lpa, "2024-03-20T09:00:00Z", e)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use abstraction_tracker::domain::event::Role;
 use abstraction_tracker::domain::reject::RejectCode;
 use common::*;
 use futures::StreamExt;
@@ -48,14 +49,15 @@ fn bad_inputs() -> Vec<(String, String, Vec<u8>)> {
         );
         out.push((code, subject, bytes));
     }
-    let good = event(
-        "rj-good",
-        "shift.rostered",
-        "dudley",
-        "2024-03-01T09:00:00Z",
-        serde_json::json!({"shift_id": "rj-s1", "officer_id": "o", "role": "pc", "sector": "dudley-town",
-            "start": "2024-03-04T08:00:00Z", "end": "2024-03-04T16:00:00Z"}),
+    let shift = rostered(
+        "rj-s1",
+        "o",
+        Role::Pc,
+        "dudley-town",
+        "2024-03-04T08:00:00Z",
+        "2024-03-04T16:00:00Z",
     );
+    let good = event("rj-good", "dudley", "2024-03-01T09:00:00Z", shift);
     let mut big = good.clone();
     big["event_id"] = "rj-big".into();
     big["source"] = "x".repeat(70 * 1024).into();

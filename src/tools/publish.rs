@@ -1,14 +1,65 @@
 //! `publish`: validates an NDJSON file locally, then publishes each event on its
-//! contract subject with `Nats-Msg-Id` set to its `event_id`, pipelining PubAcks.
-
-use crate::wire::subject::subject_for;
+//! subject (`neighbourhood.events.<lpa>.<type>`) with `Nats-Msg-Id` set to its
+//! `event_id`, pipelining PubAcks through a [`Window`].
 
 use crate::domain::reject::Rejection;
-
 use crate::wire::decode::Validator;
+use crate::wire::subject::subject_for;
 use anyhow::Context as _;
-use async_nats::jetstream;
+use async_nats::jetstream::{self, context::PublishAckFuture, context::PublishError};
+use async_nats::jetstream::{message::PublishMessage, publish::PublishAck};
 use std::collections::VecDeque;
+
+/// JetStream publishes with up to `size` PubAcks in flight, awaited oldest first. The
+/// client caps the acks it tracks and would wait for ever for a permit if none were
+/// awaited; awaiting each before the next publish would leave the broker idle.
+/// `T` tags each message (a line number, say) so an ack can be traced to its message.
+pub struct Window<'a, T> {
+    js: &'a jetstream::Context,
+    size: usize,
+    inflight: VecDeque<(T, PublishAckFuture)>,
+}
+
+/// An awaited PubAck (or its error) with the tag of the message it confirms.
+pub type Settled<T> = (T, Result<PublishAck, PublishError>);
+
+impl<'a, T> Window<'a, T> {
+    pub fn new(js: &'a jetstream::Context, size: usize) -> Window<'a, T> {
+        let size = size.max(1);
+        Window {
+            js,
+            size,
+            inflight: VecDeque::with_capacity(size),
+        }
+    }
+
+    /// Publishes one message, with `Nats-Msg-Id` when `id` is given. When that fills the
+    /// window, the oldest ack is awaited and returned. The error is the send's own.
+    pub async fn send(
+        &mut self,
+        tag: T,
+        subject: String,
+        payload: bytes::Bytes,
+        id: Option<&str>,
+    ) -> Result<Option<Settled<T>>, PublishError> {
+        let mut msg = PublishMessage::build().payload(payload);
+        if let Some(id) = id {
+            msg = msg.message_id(id);
+        }
+        let ack = self.js.send_publish(subject, msg).await?;
+        self.inflight.push_back((tag, ack));
+        if self.inflight.len() < self.size {
+            return Ok(None);
+        }
+        Ok(self.next().await)
+    }
+
+    /// Awaits the oldest ack still in flight; `None` when none is.
+    pub async fn next(&mut self) -> Option<Settled<T>> {
+        let (tag, ack) = self.inflight.pop_front()?;
+        Some((tag, ack.await))
+    }
+}
 
 /// A line that failed local validation.
 #[derive(Debug)]
@@ -52,15 +103,17 @@ pub async fn publish(
     text: &[u8],
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<PublishSummary> {
-    const WINDOW: usize = 512;
-    let mut inflight = VecDeque::with_capacity(WINDOW);
+    let mut window = Window::new(js, 512);
     let mut summary = PublishSummary::default();
-    let settle = |ack: async_nats::jetstream::publish::PublishAck, s: &mut PublishSummary| {
+    let mut settle = |(line, ack): Settled<usize>| -> anyhow::Result<()> {
+        let ack = ack.with_context(|| format!("line {line}: broker did not confirm"))?;
         if ack.duplicate {
-            s.duplicates += 1;
+            summary.duplicates += 1;
         } else {
-            s.published += 1;
+            summary.published += 1;
         }
+        progress(1);
+        Ok(())
     };
     for (line, l) in lines(text) {
         let (subject, id) = match validator.map(|v| v.decode(l)) {
@@ -71,33 +124,17 @@ pub async fn publish(
             Some(Err(r)) => anyhow::bail!("line {line}: {r}"),
             None => raw_subject(l),
         };
-        let mut msg =
-            jetstream::message::PublishMessage::build().payload(bytes::Bytes::copy_from_slice(l));
-        if let Some(id) = id {
-            msg = msg.message_id(id);
-        }
-        let ack = js
-            .send_publish(subject, msg)
+        let payload = bytes::Bytes::copy_from_slice(l);
+        let settled = window
+            .send(line, subject, payload, id.as_deref())
             .await
             .with_context(|| format!("line {line}: publishing (does the stream NEIGHBOURHOOD_EVENTS exist? `serve` creates it)"))?;
-        inflight.push_back((line, ack));
-        if inflight.len() >= WINDOW {
-            let (line, ack) = inflight.pop_front().expect("non-empty");
-            settle(
-                ack.await
-                    .with_context(|| format!("line {line}: broker did not confirm"))?,
-                &mut summary,
-            );
-            progress(1);
+        if let Some(settled) = settled {
+            settle(settled)?;
         }
     }
-    while let Some((line, ack)) = inflight.pop_front() {
-        settle(
-            ack.await
-                .with_context(|| format!("line {line}: broker did not confirm"))?,
-            &mut summary,
-        );
-        progress(1);
+    while let Some(settled) = window.next().await {
+        settle(settled)?;
     }
     Ok(summary)
 }

@@ -1,6 +1,6 @@
-//! The `simulate` command's traffic generator (contract §5): realistic, deterministic
-//! NDJSON events (rostered and cancelled shifts; abstractions recorded, started, ended,
-//! amended and cancelled) for every LPA and sector of a reference file.
+//! The `simulate` command's traffic generator: realistic, deterministic NDJSON events
+//! (rostered and cancelled shifts; abstractions recorded, started, ended, amended and
+//! cancelled) for every LPA and sector of a reference file, written by `wire::encode`.
 //!
 //! Determinism: every draw comes from the PRNG below, seeded per day from (seed, date),
 //! so the same arguments give the same bytes, and a day's events (ids included) are the
@@ -11,10 +11,13 @@
 //! that would occur later (an `ended` after a night shift on the last day, a late
 //! amendment) are left out, so a few abstractions are still open.
 
+use crate::domain::event::{
+    AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
+};
 use crate::domain::reference::Reference;
+use crate::wire::encode::Encoder;
 use jiff::civil::{date, Date, DateTime, Weekday};
-use jiff::{tz::TimeZone, Timestamp, ToSpan};
-use serde_json::{json, Value};
+use jiff::{tz::TimeZone, ToSpan};
 use std::io::{self, BufWriter, Write};
 
 pub struct SimConfig {
@@ -94,10 +97,9 @@ impl Rng {
             .any(|w| *w > 0.0)
             .then(|| index_at(weights, x))
     }
-    /// A version-4-shaped UUID, like the ids real publishers send.
-    /// A UUIDv7 (RFC 9562) for `unix_ms`: time first, as in the contract's example, so
-    /// ids sort by time. Stores keyed by such ids write near their end rather than at
-    /// random places (docs/BENCHMARKS.md measures what random ids cost).
+    /// A UUIDv7 (RFC 9562) for `unix_ms`: time first, so ids sort by time. Stores keyed
+    /// by such ids write near their end rather than at random places (docs/BENCHMARKS.md
+    /// measures what random ids cost).
     fn uuid_v7(&mut self, unix_ms: i64) -> String {
         let rand = ((self.next_u64() as u128) << 64) | self.next_u64() as u128;
         let time = (unix_ms.max(0) as u128 & 0xFFFF_FFFF_FFFF) << 80;
@@ -149,12 +151,12 @@ const BASE_RATE: f64 = 0.22;
 /// day i of the cycle.
 const ROTA: u16 = 0b00_0111_1001_1111;
 /// (role, share of officers, relative chance of being abstracted on a shift)
-const ROLES: [(&str, f64, f64); 5] = [
-    ("pc", 0.55, 1.0),
-    ("pcso", 0.30, 0.7),
-    ("special_constable", 0.10, 0.8),
-    ("sergeant", 0.04, 0.9),
-    ("inspector", 0.01, 0.5),
+const ROLES: [(Role, f64, f64); 5] = [
+    (Role::Pc, 0.55, 1.0),
+    (Role::Pcso, 0.30, 0.7),
+    (Role::SpecialConstable, 0.10, 0.8),
+    (Role::Sergeant, 0.04, 0.9),
+    (Role::Inspector, 0.01, 0.5),
 ];
 
 /// How a reason behaves: (weight, P(whole shift), P(planned), P(scope external),
@@ -181,7 +183,7 @@ fn profile(reason: &str) -> (f64, f64, f64, f64, f64, f64) {
 
 /// A reason's weight in context: PCSOs hold no powers for response, public order or
 /// escorts, and the calendar shifts the mix.
-fn reason_weight(reason: &str, role: &str, month: i8, evening_out: bool) -> f64 {
+fn reason_weight(reason: &str, role: Role, month: i8, evening_out: bool) -> f64 {
     let pcso_barred = [
         "response_cover",
         "public_order",
@@ -190,7 +192,7 @@ fn reason_weight(reason: &str, role: &str, month: i8, evening_out: bool) -> f64 
     ];
     profile(reason).0
         * match reason {
-            _ if role == "pcso" && pcso_barred.contains(&reason) => 0.0,
+            _ if role == Role::Pcso && pcso_barred.contains(&reason) => 0.0,
             "local_aid_events" if (6..=8).contains(&month) => 1.8,
             "public_order" if month == 11 => 1.5,
             "training" if month == 8 || month == 12 => 0.3,
@@ -206,7 +208,7 @@ struct Officer {
     id: String,
     lpa: usize,
     sector: String,
-    role: &'static str,
+    role: Role,
     rota_offset: i64,
     nights: bool,
     ten_hour: bool,
@@ -260,6 +262,7 @@ const HOUR: i64 = 3600;
 /// The run's writer and the day being simulated, with that day's PRNG.
 struct Sim<'a> {
     out: BufWriter<&'a mut dyn Write>,
+    encoder: Encoder,
     reference: &'a Reference,
     tz: TimeZone,
     cutoff: i64,
@@ -285,10 +288,13 @@ pub fn simulate(
     let days = |a: Date, b: Date| a.until(b).map(|s| s.get_days() as i64).map_err(io_err);
     let total = days(cfg.from, cfg.to)? as u64 + 1;
     let (staff, day_seed) = (officers(cfg, reference), Rng::new(cfg.seed).next_u64());
+    let tz = TimeZone::get("Europe/London").map_err(io_err)?;
     let mut sim = Sim {
         out: BufWriter::new(out),
+        // Data times with the local offset, as a rostering system in Britain would send.
+        encoder: Encoder::with_zone(tz.clone()),
         reference,
-        tz: TimeZone::get("Europe/London").map_err(io_err)?,
+        tz,
         cutoff: 0,
         summary: SimSummary::default(),
         rng: Rng::new(0),
@@ -318,25 +324,29 @@ impl Sim<'_> {
         Ok(self.tz.to_timestamp(dt).map_err(io_err)?.as_second())
     }
 
-    /// RFC 3339 with the local offset, as a rostering system in Britain would send.
-    fn local(&self, secs: i64) -> io::Result<String> {
-        let t = Timestamp::from_second(secs).map_err(io_err)?;
-        Ok(t.display_with_offset(self.tz.to_offset(t)).to_string())
-    }
-
     /// Writes one envelope unless it would occur after the cut-off. The event id is drawn
-    /// either way, so a day's draws do not depend on where the range ends.
-    fn emit(&mut self, ty: &str, lpa: usize, at: i64, data: Value) -> io::Result<bool> {
+    /// either way, so a day's draws do not depend on where the range ends. `remark` is
+    /// the event's free text (`note`, `cause` or `why`).
+    fn emit(
+        &mut self,
+        lpa: usize,
+        at: i64,
+        event: Event,
+        remark: Option<&str>,
+    ) -> io::Result<bool> {
         let event_id = self.rng.uuid_v7(at.saturating_mul(1000));
         if at > self.cutoff {
             return Ok(false);
         }
-        // Clamped so that even an early --from never yields a pre-2000 time.
-        let at = Timestamp::from_second(at.max(946_684_800)).map_err(io_err)?;
-        let lpa = &self.reference.lpas[lpa].code;
-        let line = json!({ "event_id": event_id, "type": ty, "schema_version": 1,
-            "occurred_at": at.to_string(), "source": "simulator", "lpa": lpa, "data": data });
-        serde_json::to_writer(&mut self.out, &line)?;
+        let env = Envelope {
+            event_id,
+            // Clamped so that even an early --from never yields a pre-2000 time.
+            occurred_ms: at.max(946_684_800) * 1000,
+            source: "simulator".into(),
+            lpa: self.reference.lpas[lpa].code.clone(),
+            event,
+        };
+        self.encoder.write(&mut self.out, &env, remark)?;
         self.out.write_all(b"\n")?;
         self.summary.events += 1;
         Ok(true)
@@ -344,7 +354,7 @@ impl Sim<'_> {
 
     fn officer_day(&mut self, o: &Officer) -> io::Result<()> {
         let rng = &mut self.rng;
-        let special = o.role == "special_constable";
+        let special = o.role == Role::SpecialConstable;
         // kind: 0 early, 1 late, 2 night.
         let (on, kind) = if special {
             // Volunteers: about two 8-hour duties a month, mostly evenings.
@@ -378,9 +388,17 @@ impl Sim<'_> {
         // Rosters are published three days to two weeks ahead, in office hours.
         let ahead = self.rng.range(3, 14) * 24 * HOUR - self.rng.range(8 * HOUR, 17 * HOUR);
         let rostered_at = self.timestamp(self.date.into())? - ahead;
-        let data = json!({ "shift_id": shift_id, "officer_id": o.id, "role": o.role,
-            "sector": o.sector, "start": self.local(start)?, "end": self.local(end)? });
-        self.summary.shifts += self.emit("shift.rostered", o.lpa, rostered_at, data)? as u64;
+        let event = Event::ShiftRostered {
+            shift_id: shift_id.clone(),
+            fields: ShiftFields {
+                officer_id: o.id.clone(),
+                role: o.role,
+                sector: o.sector.clone(),
+                start_ms: start * 1000,
+                end_ms: end * 1000,
+            },
+        };
+        self.summary.shifts += self.emit(o.lpa, rostered_at, event, None)? as u64;
 
         let rng = &mut self.rng;
         if rng.chance(0.03) {
@@ -390,8 +408,8 @@ impl Sim<'_> {
                 let latest = (start - rostered_at - 12 * HOUR).max(HOUR);
                 ("annual_leave", rostered_at + rng.range(HOUR, latest))
             };
-            let data = json!({ "shift_id": shift_id, "cause": cause });
-            self.emit("shift.cancelled", o.lpa, at.max(rostered_at + MIN), data)?;
+            let event = Event::ShiftCancelled { shift_id };
+            self.emit(o.lpa, at.max(rostered_at + MIN), event, Some(cause))?;
             return Ok(()); // off duty: nothing to abstract from
         }
         let role_factor = ROLES.iter().find(|r| r.0 == o.role).map_or(1.0, |r| r.2);
@@ -436,30 +454,48 @@ impl Sim<'_> {
         if end == shift.1 && rng.chance(overrun) {
             end += rng.range(1, 4) * 30 * MIN; // the job ran past the end of the shift
         }
-        let scope = ["external", "force", "lpa"][index_at(&[external, force, 1.0], rng.unit())];
+        let scope = [Scope::External, Scope::Force, Scope::Lpa];
+        let scope = scope[index_at(&[external, force, 1.0], rng.unit())];
         let planned = rng.chance(planned);
         let id = format!(
             "a-{}-{}-{}",
             self.reference.lpas[o.lpa].code, self.stamp, o.num
         );
-        let mut data = json!({ "abstraction_id": id, "officer_id": o.id, "role": o.role,
-            "sector": o.sector, "reason": reason, "scope": scope, "planned": planned,
-            "start": self.local(start)?, "shift_id": shift_id });
+        let fields = AbstractionFields {
+            officer_id: o.id.clone(),
+            role: o.role,
+            sector: o.sector.clone(),
+            reason: reason.clone(),
+            scope,
+            planned,
+            start_ms: start * 1000,
+            shift_id: Some(shift_id.into()),
+        };
+        let abstraction_id = id.clone();
         // About a fifth are logged live (started, later ended); the rest after the fact.
         let (based, last_at) = if self.rng.chance(0.2) {
             let started_at = start + self.rng.range(0, 10 * MIN);
-            let based = self.emit("abstraction.started", o.lpa, started_at, data)?;
+            let event = Event::AbstractionStarted {
+                abstraction_id,
+                fields,
+            };
+            let based = self.emit(o.lpa, started_at, event, None)?;
             let ended_at = end + self.rng.range(0, 20 * MIN);
-            let data = json!({ "abstraction_id": id, "end": self.local(end)? });
-            self.emit("abstraction.ended", o.lpa, ended_at, data)?;
+            let event = Event::AbstractionEnded {
+                abstraction_id: id.clone(),
+                end_ms: end * 1000,
+            };
+            self.emit(o.lpa, ended_at, event, None)?;
             (based, ended_at)
         } else {
-            data["end"] = self.local(end)?.into();
-            if reason == "other" {
-                data["note"] = "see duty log".into();
-            }
+            let note = (reason == "other").then_some("see duty log");
             let at = end + self.rng.range(5 * MIN, 4 * HOUR);
-            (self.emit("abstraction.recorded", o.lpa, at, data)?, at)
+            let event = Event::AbstractionRecorded {
+                abstraction_id,
+                fields,
+                end_ms: end * 1000,
+            };
+            (self.emit(o.lpa, at, event, note)?, at)
         };
         self.summary.abstractions += based as u64;
 
@@ -468,25 +504,40 @@ impl Sim<'_> {
         let other_reasons: Vec<f64> = (weights.iter().enumerate())
             .map(|(i, w)| if i == ri { 0.0 } else { *w })
             .collect();
-        let data = if x < 0.01 {
-            json!({ "abstraction_id": id, "why": "entered in error" })
+        let amended = |amendment| Event::AbstractionAmended {
+            abstraction_id: id.clone(),
+            amendment,
+        };
+        let (event, why) = if x < 0.01 {
+            let event = Event::AbstractionCancelled {
+                abstraction_id: id.clone(),
+            };
+            (event, Some("entered in error"))
         } else if let Some(j) = (x < 0.02).then(|| self.rng.pick(&other_reasons)).flatten() {
             // Re-coded to a reason as likely for this officer and shift.
-            json!({ "abstraction_id": id, "reason": reasons[j].code })
+            let reason = Some(reasons[j].code.clone());
+            (
+                amended(Amendment {
+                    reason,
+                    ..Amendment::default()
+                }),
+                None,
+            )
         } else if x < 0.03 {
             // The return to neighbourhood duty was logged up to 90 minutes out.
             let moved = self.rng.range(1, 3) * if self.rng.chance(0.5) { 1 } else { -1 };
-            let new_end = self.local((end + moved * 30 * MIN).max(start + 30 * MIN))?;
-            json!({ "abstraction_id": id, "end": new_end })
+            let end_ms = Some((end + moved * 30 * MIN).max(start + 30 * MIN) * 1000);
+            (
+                amended(Amendment {
+                    end_ms,
+                    ..Amendment::default()
+                }),
+                None,
+            )
         } else {
             return Ok(());
         };
-        let ty = if x < 0.01 {
-            "abstraction.cancelled"
-        } else {
-            "abstraction.amended"
-        };
-        self.summary.corrections += self.emit(ty, o.lpa, at, data)? as u64;
+        self.summary.corrections += self.emit(o.lpa, at, event, why)? as u64;
         Ok(())
     }
 }
@@ -494,6 +545,8 @@ impl Sim<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
+    use serde_json::Value;
     use std::collections::{BTreeMap, BTreeSet};
 
     type Event = serde_json::Map<String, Value>;

@@ -3,4 +3,5 @@
 //! the subject rules.
 
 pub mod decode;
+pub mod encode;
 pub mod subject;

@@ -1,0 +1,226 @@
+//! Pipeline benchmark: the tracker measured against its limits, each figure next to a
+//! baseline measured in the same run. `docs/BENCHMARKS.md` holds a run's output and what
+//! it means. Nothing here asserts a time: it prints. One module per phase; `nats-server`
+//! comes from the test kit in `tests/common`.
+//!
+//! ```text
+//! cargo bench --bench pipeline
+//! ```
+//!
+//! Phases, in order:
+//! 1. Ingest: `simulate` events pre-loaded into a real `nats-server -js` (own port and
+//!    store dir), then the tracker's `Ingestor` (validate, de-duplicate, log, fold,
+//!    checkpoint, flush, ack), in a child process so that its RSS is its own, timed until
+//!    the stored checkpoint reaches the stream's last sequence. Baselines: a raw async-nats pull consumer over the same stream (AckAll of
+//!    the last message of each chunk, like the tracker), and a raw sled `apply_batch` of
+//!    the same payloads keyed by sequence, same batch size, `flush()` per batch.
+//! 2. Where the ingest time goes, measured from outside: `Validator::decode` alone, the
+//!    `Projector` over a `BTreeMap` alone, and the same pipeline without NATS split into
+//!    decode / fold into a `Commit` / sled apply / flush.
+//! 3. Rebuild: `rebuild::rebuild` over the ingested store vs a raw scan of its log.
+//!
+//!    Then sled alone (`BENCH_SLED_EVENTS`, 0 skips it): the tracker's write set (log
+//!    entry keyed by entity + id-index key) with time-ordered and random ids and two
+//!    batch sizes, against one sequential key per event; speed, peak RSS and disk, a
+//!    child process per case (printed as phase 3b).
+//! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
+//!    `Projector` in commits of 500 events, in a child process (so its RSS is its own), sampled
+//!    as history grows; then another child opens it as `serve` would and times the month
+//!    report (`figures::month`), `/api/v1/months/{month}` and `/metrics`.
+//! 5. PostgreSQL peer (skipped with a note when no server answers, or `BENCH_SKIP_PG=1`):
+//!    the same events COPYed into a table, the month figures computed by SQL and compared.
+//!
+//! Environment: `BENCH_EVENTS` (300000), `BENCH_OFFICERS` (2000), `BENCH_REPORT_EVENTS`
+//! (10000000; 0 skips phases 4 and 5), `BENCH_REPORT_OFFICERS` (10000),
+//! `BENCH_SLED_EVENTS` (1000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
+//! `BENCH_SKIP_PG=1`.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+mod bigstore;
+mod breakdown;
+mod ingest;
+mod machine;
+mod output;
+mod pg;
+mod serve;
+mod sled_alone;
+
+use bigstore::*;
+use breakdown::*;
+use ingest::*;
+use machine::*;
+use output::*;
+use pg::*;
+use serve::*;
+use sled_alone::*;
+
+use abstraction_tracker::app::figures;
+use abstraction_tracker::app::http::{self, AppState};
+use abstraction_tracker::app::metrics::Metrics;
+use abstraction_tracker::domain::calendar::Month;
+use abstraction_tracker::domain::event::{Envelope, Event};
+use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
+use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
+use abstraction_tracker::project::projector::{Kv, KvResult, Outcome, Projector};
+use abstraction_tracker::project::rebuild;
+use abstraction_tracker::store::Store;
+use abstraction_tracker::tools::publish::Window;
+use abstraction_tracker::tools::simulate::{simulate, SimConfig};
+use abstraction_tracker::wire::decode::{decode_stored, Validator};
+use anyhow::{bail, Context as _};
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Events in the store the report, API and scrape are timed over: ten million by
+/// default (building them is most of the run; see `docs/BENCHMARKS.md`).
+const DEFAULT_REPORT_EVENTS: usize = 10_000_000;
+const CONSUMER: &str = "abstraction-tracker";
+const MIB: f64 = 1024.0 * 1024.0;
+/// Where the big store's simulation starts; it runs for as many days as it takes.
+const BIG_FROM: &str = "2021-01-01";
+/// Events per commit while building the big store: as `serve` batches by default
+/// (larger sled batches gain little speed and inflate its memory).
+const BIG_CHUNK: usize = 500;
+const RESULT: &str = "BENCH_RESULT ";
+
+fn main() {
+    let result = match std::env::var("BENCH_CHILD").as_deref() {
+        Ok("ingest") => child_ingest(),
+        Ok("build") => child_build(),
+        Ok("serve") => child_serve(),
+        Ok("sled") => child_sled(),
+        _ => run(),
+    };
+    if let Err(e) = result {
+        eprintln!("pipeline benchmark failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Config {
+    events: usize,
+    officers: u32,
+    report_events: usize,
+    report_officers: u32,
+    runs: usize,
+    pg_runs: usize,
+    skip_pg: bool,
+    sled_events: usize,
+}
+
+fn env_num(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .replace(['_', ','], "")
+            .parse()
+            .with_context(|| format!("{name}={v} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn env_str(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set"))
+}
+
+impl Config {
+    fn from_env() -> anyhow::Result<Config> {
+        Ok(Config {
+            events: env_num("BENCH_EVENTS", 300_000)?,
+            officers: env_num("BENCH_OFFICERS", 2_000)? as u32,
+            report_events: env_num("BENCH_REPORT_EVENTS", DEFAULT_REPORT_EVENTS)?,
+            report_officers: env_num("BENCH_REPORT_OFFICERS", 10_000)? as u32,
+            runs: env_num("BENCH_RUNS", 50)?.max(1),
+            pg_runs: env_num("BENCH_PG_RUNS", 5)?.max(1),
+            skip_pg: std::env::var("BENCH_SKIP_PG").is_ok_and(|v| !v.is_empty() && v != "0"),
+            sled_events: env_num("BENCH_SLED_EVENTS", 1_000_000)?,
+        })
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let validator = Arc::new(Validator::new(Reference::west_midlands()));
+    let mut table = Table::default();
+    let mut notes = Vec::new();
+    println!(
+        "pipeline benchmark: {} cores, load average at start {}",
+        cores(),
+        loadavg()
+    );
+    println!(
+        "BENCH_EVENTS={} BENCH_OFFICERS={} BENCH_REPORT_EVENTS={} BENCH_REPORT_OFFICERS={} BENCH_RUNS={} BENCH_PG_RUNS={} BENCH_SKIP_PG={}",
+        cfg.events, cfg.officers, cfg.report_events, cfg.report_officers, cfg.runs, cfg.pg_runs, cfg.skip_pg
+    );
+
+    let per_event_disk = ingest_phases(&cfg, &rt, &validator, &mut table, &mut notes)?;
+    drop(rt);
+    if cfg.sled_events > 0 {
+        sled_phase(&cfg, &mut table)?;
+    }
+    if cfg.report_events > 0 {
+        big_store_phases(&cfg, per_event_disk, &mut table, &mut notes)?;
+    } else {
+        notes.push(
+            "BENCH_REPORT_EVENTS=0: report, API, scrape and PostgreSQL phases skipped".into(),
+        );
+    }
+
+    println!("\n== Results (one run; ratio = measurement / baseline unless stated) ==\n");
+    table.print();
+    println!("\nNotes:");
+    for n in &notes {
+        println!("- {n}");
+    }
+    println!(
+        "\ntotal benchmark time {:.0} s; load average at the end {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    Ok(())
+}
+
+/// Runs this benchmark binary again in a child mode; relays what it prints and returns
+/// its result line.
+fn child<T: DeserializeOwned>(mode: &str, env: &[(&str, String)]) -> anyhow::Result<T> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.env("BENCH_CHILD", mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut c = cmd.spawn().context("starting a child benchmark process")?;
+    let out = io::BufReader::new(c.stdout.take().expect("piped"));
+    let mut result = None;
+    for line in out.lines() {
+        let line = line?;
+        match line.strip_prefix(RESULT) {
+            Some(json) => result = Some(serde_json::from_str(json)?),
+            None => println!("{line}"),
+        }
+    }
+    let status = c.wait()?;
+    if !status.success() {
+        bail!("child benchmark process ({mode}) failed: {status}");
+    }
+    result.with_context(|| format!("child benchmark process ({mode}) printed no result"))
+}
+
+fn print_result(v: &impl Serialize) -> anyhow::Result<()> {
+    println!("{RESULT}{}", serde_json::to_string(v)?);
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! The tracker started for real: in this process (`Tracker`) or as the binary in a
+//! child process (`TrackerProcess`).
+
+use super::{free_port, get, wait_for};
+use abstraction_tracker::app::serve::{self, ServeConfig};
+use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::ingest::IngestConfig;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tracker running in this process, on an ephemeral HTTP port.
+pub struct Tracker {
+    pub base: String,
+    pub data_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Tracker {
+    pub async fn start(nats_url: &str, data_dir: &Path) -> Tracker {
+        Self::start_with(
+            nats_url,
+            data_dir,
+            Reference::west_midlands(),
+            IngestConfig::default(),
+        )
+        .await
+    }
+
+    pub async fn start_with(
+        nats_url: &str,
+        data_dir: &Path,
+        reference: Reference,
+        ingest: IngestConfig,
+    ) -> Tracker {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = ServeConfig {
+            nats_url: nats_url.into(),
+            nats_auth: Default::default(),
+            data_dir: data_dir.into(),
+            reference,
+            ingest,
+            api_token: None,
+        };
+        let task = tokio::spawn(serve::run(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let t = Tracker {
+            base,
+            data_dir: data_dir.into(),
+            stop: Some(tx),
+            task: Some(task),
+        };
+        t.wait_ready().await;
+        t
+    }
+
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base);
+        wait_for(Duration::from_secs(20), "tracker ready", || {
+            let url = url.clone();
+            async move { get(&url).await.0 == 200 }
+        })
+        .await;
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_abstraction-tracker")
+}
+
+/// The tracker binary as a child process, for crash and signal tests.
+pub struct TrackerProcess {
+    child: Option<Child>,
+    pub base: String,
+    pub http_port: u16,
+    nats_url: String,
+    data_dir: PathBuf,
+    pub extra_args: Vec<String>,
+}
+
+impl TrackerProcess {
+    pub fn spawn(nats_url: &str, data_dir: &Path) -> TrackerProcess {
+        Self::spawn_with(nats_url, data_dir, &[])
+    }
+
+    pub fn spawn_with(nats_url: &str, data_dir: &Path, extra: &[&str]) -> TrackerProcess {
+        let port = free_port();
+        let mut t = TrackerProcess {
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            http_port: port,
+            nats_url: nats_url.into(),
+            data_dir: data_dir.into(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        t.start();
+        t
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none());
+        let child = Command::new(bin())
+            .arg("serve")
+            .arg("--nats-url")
+            .arg(&self.nats_url)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{}", self.http_port))
+            .args(&self.extra_args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start abstraction-tracker serve");
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to flush or ack.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then the exit status (waits up to `timeout`).
+    pub fn term(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("tracker did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base);
+        wait_for(Duration::from_secs(30), "tracker process ready", || {
+            let url = url.clone();
+            async move { get(&url).await.0 == 200 }
+        })
+        .await;
+    }
+}
+
+impl Drop for TrackerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
