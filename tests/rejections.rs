@@ -78,11 +78,15 @@ fn bad_inputs() -> Vec<(String, String, Vec<u8>)> {
     ));
     // Well-formed, but 2099 is far more than max_days_ahead after the broker's
     // timestamp (a shift in 2099 accepted would add a month to every dashboard).
-    let mut far = good.clone();
-    far["event_id"] = "rj-far".into();
-    far["data"]["shift_id"] = "rj-s2".into();
-    far["data"]["start"] = "2099-03-04T08:00:00Z".into();
-    far["data"]["end"] = "2099-03-04T16:00:00Z".into();
+    let far_shift = rostered(
+        "rj-s2",
+        "o",
+        Role::Pc,
+        "dudley-town",
+        "2099-03-04T08:00:00Z",
+        "2099-03-04T16:00:00Z",
+    );
+    let far = event("rj-far", "dudley", "2024-03-01T09:00:00Z", far_shift);
     out.push((
         "implausible_time".into(),
         subject(&far),
