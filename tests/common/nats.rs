@@ -14,7 +14,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The server the tests run against: `NATS_SERVER_BIN` when set (the README's test
+/// command runs the NATS tests a second time on a current 2.1x server that way),
+/// otherwise Debian's.
 pub fn nats_server_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("NATS_SERVER_BIN").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "NATS_SERVER_BIN={} does not exist", p.display());
+        return p;
+    }
     for p in [
         "/usr/sbin/nats-server",
         "/usr/bin/nats-server",
