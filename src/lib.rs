@@ -3,20 +3,20 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: rostering systems → NATS JetStream → [`ingest`] → [`domain`]
-//! (validate, fold) → [`store`] (sled) → [`http`] / CLI.
+//! Data flows one way: rostering systems → NATS JetStream → [`ingest`] → [`wire`]
+//! (bytes to validated events) → [`project`] (the pure [`domain`] fold, written
+//! through [`store`]) → [`app`] (HTTP, `/metrics`) and [`render`] (the board's report).
 //!
-//! - [`domain`]: pure code, no I/O. Events and validation ([`domain::event`]), the
-//!   order-independent fold ([`domain::fold`]), Europe/London months
-//!   ([`domain::calendar`]), reference data, read models, report figures.
-//! - [`projection`]: applies an event to keyed state through a small KV trait; owns the
-//!   key layout.
-//! - [`store`]: every sled call; one atomic batch per commit.
+//! - [`domain`]: pure code, no I/O: events, reason codes, the order-independent fold,
+//!   read models, Europe/London months, reference data, plausibility, report figures.
+//! - [`wire`]: the JSON envelope: decoding and validation, encoding, subject rules.
+//! - [`store`]: every sled call and every key; one atomic batch per commit.
+//! - [`project`]: load what an event touches, fold it, write the change; `rebuild`
+//!   replays the stored log through the same path.
 //! - [`ingest`]: the JetStream consumer; rejected stream; ack only after durable.
-//! - [`http`], [`metrics`]: the HTTP API and Prometheus exposition.
-//! - [`figures`], [`render`]: the monthly report, gathered then formatted.
-//! - [`publish`], [`simulate`], [`rebuild`], [`export`], [`serve`], [`nats`]: command
-//!   implementations.
+//! - [`app`]: `serve`, the HTTP API, Prometheus exposition, report inputs.
+//! - [`render`]: the monthly report as md, html (with svg charts), csv, json.
+//! - [`tools`]: `publish`, `simulate`, `export`; [`nats`]: connecting with credentials.
 
 pub mod app;
 pub mod domain;
