@@ -39,7 +39,7 @@ use abstraction_tracker::app::http::{self, AppState};
 use abstraction_tracker::app::metrics::Metrics;
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::event::{Envelope, Event};
-use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
+use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
 use abstraction_tracker::project::projector::{Kv, KvResult, Outcome, Projector};

@@ -4,7 +4,7 @@
 pub mod calendar;
 pub mod event;
 pub mod fold;
-pub mod model;
+pub mod readmodel;
 pub mod reference;
 pub mod reject;
 pub mod report;

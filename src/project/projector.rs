@@ -26,7 +26,7 @@
 use crate::domain::calendar::Month;
 use crate::domain::event::Envelope;
 use crate::domain::fold::{entity_of, Contribution, EntityId, EntityState};
-use crate::domain::model::{LpaMonth, SectorMonth};
+use crate::domain::readmodel::{LpaMonth, SectorMonth};
 use crate::wire::decode::{decode_stored, same_content};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;

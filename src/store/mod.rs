@@ -5,7 +5,7 @@
 //! read models and checkpoint of a batch become durable together or not at all.
 
 use crate::domain::calendar::Month;
-use crate::domain::model::{LpaMonth, SectorMonth};
+use crate::domain::readmodel::{LpaMonth, SectorMonth};
 use crate::project::projector::{
     self, entity_prefix_of_log_key, read_u64, Kv, KvResult, DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX,
 };
