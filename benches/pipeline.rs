@@ -42,9 +42,9 @@ use abstraction_tracker::domain::event::{Envelope, Event};
 use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
-use abstraction_tracker::project::projector::{Kv, KvResult, Outcome, Projector};
+use abstraction_tracker::project::projector::{Outcome, Projector};
 use abstraction_tracker::project::rebuild;
-use abstraction_tracker::store::Store;
+use abstraction_tracker::store::{Kv, KvResult, Store};
 use abstraction_tracker::tools::simulate::{simulate, SimConfig};
 use abstraction_tracker::wire::decode::{decode_stored, Validator};
 use anyhow::{bail, Context as _};
@@ -280,14 +280,14 @@ fn child_sled() -> anyhow::Result<()> {
             } else {
                 env.event_id.clone()
             };
-            let mut lk = abstraction_tracker::project::projector::entity_prefix(
+            let mut lk = abstraction_tracker::store::keys::entity_prefix(
                 &env.lpa,
                 &abstraction_tracker::domain::fold::entity_of(&env.event),
             );
             lk.extend_from_slice(id.as_bytes());
             batch.insert(lk, raw);
             batch.insert(
-                abstraction_tracker::project::projector::id_key(&id),
+                abstraction_tracker::store::keys::id_key(&id),
                 b"".as_slice(),
             );
         }

@@ -1,13 +1,16 @@
-//! Read models: the per-(LPA, month) and per-(LPA, month, sector) tallies that the fold
-//! keeps, in integer milliseconds.
+//! Read models: the per-(LPA, month), per-(LPA, month, sector) and per-(LPA, month,
+//! officer) tallies that the fold keeps, in integer milliseconds; the [`Delta`] one event
+//! makes to them, and [`ReadModels::apply`], which adds a delta to their values.
 //!
 //! They hold raw dimensions (every reason, role, scope, planned flag, sector code) and
 //! never apply reference data, so `counted` and the sector list can change without a
 //! rebuild. Zero entries are removed, so a model is a canonical function of the events:
-//! live ingestion and `rebuild` give the same bytes.
+//! live ingestion and `rebuild` give the same bytes. Every model is a sum, so a delta is
+//! a model of signed changes and deltas add up in any order.
 
+use super::calendar::Month;
 use super::event::{Role, Scope};
-use super::fold::{AbstractedCell, AbstractionKey};
+use super::fold::{AbstractedCell, AbstractionKey, Contribution};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -124,6 +127,128 @@ impl SectorMonth {
     }
     pub fn add_abstracted(&mut self, reason: &str, ms: i64, n: i64) {
         bump(&mut self.abstracted_by_reason, reason.to_string(), ms, n);
+    }
+}
+
+/// Names an [`LpaMonth`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ByLpaMonth {
+    pub lpa: String,
+    pub month: Month,
+}
+
+/// Names a [`SectorMonth`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BySector {
+    pub lpa: String,
+    pub month: Month,
+    pub sector: String,
+}
+
+/// Names an officer's count of abstractions started in a month.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ByOfficer {
+    pub lpa: String,
+    pub month: Month,
+    pub officer_id: String,
+}
+
+/// Read-model values by what they count: the read models a batch touches, or changes
+/// to them (a [`Delta`]). Absent entries are empty models and zero counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadModels {
+    pub lpa_months: BTreeMap<ByLpaMonth, LpaMonth>,
+    pub sector_months: BTreeMap<BySector, SectorMonth>,
+    /// Abstractions started in the month, per officer.
+    pub officers: BTreeMap<ByOfficer, i64>,
+}
+
+/// What an event changes in the read models: signed tallies to add to their values.
+/// It holds only what changes (no empty entries).
+pub type Delta = ReadModels;
+
+impl ReadModels {
+    /// What replacing an entity's contribution `before` with `after` changes.
+    pub fn between(lpa: &str, before: &Contribution, after: &Contribution) -> Delta {
+        let mut d = Delta::default();
+        if before != after {
+            d.add_contribution(lpa, before, -1);
+            d.add_contribution(lpa, after, 1);
+            d.prune();
+        }
+        d
+    }
+
+    /// Drops empty models and zero counts (no change, or nothing to store).
+    pub fn prune(&mut self) {
+        self.lpa_months.retain(|_, m| !m.is_empty());
+        self.sector_months.retain(|_, m| !m.is_empty());
+        self.officers.retain(|_, n| *n != 0);
+    }
+
+    fn add_contribution(&mut self, lpa: &str, c: &Contribution, sign: i64) {
+        let at = |month: Month| ByLpaMonth {
+            lpa: lpa.to_string(),
+            month,
+        };
+        let sector = |month: Month, sector: &str| BySector {
+            lpa: lpa.to_string(),
+            month,
+            sector: sector.to_string(),
+        };
+        for r in &c.rostered {
+            self.lpa_months
+                .entry(at(r.month))
+                .or_default()
+                .add_rostered(r.role, sign * r.ms, sign * r.count);
+            self.sector_months
+                .entry(sector(r.month, &r.sector))
+                .or_default()
+                .add_rostered(sign * r.ms, sign * r.count);
+        }
+        for a in &c.abstracted {
+            self.lpa_months
+                .entry(at(a.month))
+                .or_default()
+                .add_abstracted(a, sign);
+            self.sector_months
+                .entry(sector(a.month, &a.sector))
+                .or_default()
+                .add_abstracted(&a.key.reason, sign * a.ms, sign * a.count);
+        }
+        for o in &c.open {
+            self.lpa_months.entry(at(o.month)).or_default().open += sign;
+            self.sector_months
+                .entry(sector(o.month, &o.sector))
+                .or_default()
+                .open += sign;
+        }
+        for o in &c.officer {
+            let by = ByOfficer {
+                lpa: lpa.to_string(),
+                month: o.month,
+                officer_id: o.officer_id.clone(),
+            };
+            *self.officers.entry(by).or_default() += sign;
+        }
+    }
+
+    /// Adds a delta to these values. The values of the delta's entries must be here
+    /// already (loaded from the store): an absent one is taken to be empty.
+    pub fn apply(&mut self, delta: Delta) {
+        for (k, v) in delta.lpa_months {
+            self.lpa_months.entry(k).or_default().merge(&v);
+        }
+        for (k, v) in delta.sector_months {
+            self.sector_months.entry(k).or_default().merge(&v);
+        }
+        for (k, n) in delta.officers {
+            *self.officers.entry(k).or_default() += n;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lpa_months.is_empty() && self.sector_months.is_empty() && self.officers.is_empty()
     }
 }
 
