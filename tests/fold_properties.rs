@@ -128,7 +128,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Encodes generated operations as contract events (distinct ids and times).
+/// Encodes generated operations as wire-format events (distinct ids and times).
 fn events(ops: &[(Op, i64)]) -> Vec<Vec<u8>> {
     ops.iter()
         .enumerate()

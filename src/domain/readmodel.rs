@@ -334,3 +334,271 @@ mod tests {
         assert_eq!(a, whole);
     }
 }
+
+/// Given these events, when this event arrives, then this [`Delta`] and these read-model
+/// figures: the fold and the read models alone, with no store.
+#[cfg(test)]
+mod given_when_then {
+    use super::*;
+    use crate::domain::event::{Amendment, Envelope, Event, ShiftFields};
+    use crate::domain::fold::tests::{env, fields};
+    use crate::domain::fold::{delta, entity_of, EntityId, EntityState};
+    use std::collections::HashMap;
+
+    const H: i64 = 3_600_000;
+    const T0: i64 = 1_710_403_200_000; // 2024-03-14T08:00:00Z
+    const SECTOR: &str = "dudley-central";
+    const COVER: &str = "response_cover|pc|lpa|unplanned";
+
+    struct Given(Vec<Envelope>);
+
+    fn given(events: &[Envelope]) -> Given {
+        Given(events.to_vec())
+    }
+
+    impl Given {
+        fn when(&self, event: &Envelope) -> Delta {
+            delta(&self.0, event)
+        }
+
+        /// The read models of every event, each event's delta applied in turn.
+        fn read_models(&self) -> ReadModels {
+            let mut states: HashMap<EntityId, EntityState> = HashMap::new();
+            let mut models = ReadModels::default();
+            for e in &self.0 {
+                let id = entity_of(&e.event);
+                let state = states
+                    .entry(id.clone())
+                    .or_insert_with(|| EntityState::empty_for(&id));
+                models.apply(state.step(e));
+            }
+            models.prune();
+            models
+        }
+    }
+
+    fn month(m: &str) -> Month {
+        m.parse().unwrap()
+    }
+
+    fn lpa_month(m: &str) -> ByLpaMonth {
+        ByLpaMonth {
+            lpa: "dudley".into(),
+            month: month(m),
+        }
+    }
+
+    fn sector(m: &str) -> BySector {
+        BySector {
+            lpa: "dudley".into(),
+            month: month(m),
+            sector: SECTOR.into(),
+        }
+    }
+
+    fn officer(m: &str) -> ByOfficer {
+        ByOfficer {
+            lpa: "dudley".into(),
+            month: month(m),
+            officer_id: "o-1".into(),
+        }
+    }
+
+    fn recorded(id: &str, start: i64, end: i64) -> Envelope {
+        env(
+            id,
+            start,
+            Event::AbstractionRecorded {
+                abstraction_id: "a".into(),
+                fields: fields(start, "response_cover"),
+                end_ms: end,
+            },
+        )
+    }
+
+    fn started(id: &str, start: i64) -> Envelope {
+        env(
+            id,
+            start,
+            Event::AbstractionStarted {
+                abstraction_id: "a".into(),
+                fields: fields(start, "response_cover"),
+            },
+        )
+    }
+
+    fn ended(id: &str, end: i64) -> Envelope {
+        env(
+            id,
+            end,
+            Event::AbstractionEnded {
+                abstraction_id: "a".into(),
+                end_ms: end,
+            },
+        )
+    }
+
+    /// An abstraction's whole effect on one month: its time, one occurrence, one for
+    /// its officer.
+    fn abstracted(m: &str, ms: i64, sign: i64) -> Delta {
+        let mut d = Delta::default();
+        d.lpa_months.insert(
+            lpa_month(m),
+            LpaMonth {
+                abstracted: [(COVER.to_string(), Tally { ms, n: sign })].into(),
+                ..LpaMonth::default()
+            },
+        );
+        d.sector_months.insert(
+            sector(m),
+            SectorMonth {
+                abstracted_by_reason: [("response_cover".to_string(), Tally { ms, n: sign })]
+                    .into(),
+                ..SectorMonth::default()
+            },
+        );
+        d.officers.insert(officer(m), sign);
+        d
+    }
+
+    #[test]
+    fn given_nothing_when_an_abstraction_is_recorded_then_its_hours_count_once() {
+        let d = given(&[]).when(&recorded("e1", T0, T0 + 2 * H));
+        assert_eq!(d, abstracted("2024-03", 2 * H, 1));
+    }
+
+    #[test]
+    fn given_a_started_abstraction_when_it_ends_then_it_moves_from_open_to_counted() {
+        let start = started("e1", T0);
+        let open = given(&[]).when(&start);
+        assert_eq!(open.lpa_months[&lpa_month("2024-03")].open, 1);
+        assert_eq!(open.sector_months[&sector("2024-03")].open, 1);
+        assert!(open.officers.is_empty(), "an officer counts once it ends");
+
+        let d = given(&[start]).when(&ended("e2", T0 + 3 * H));
+        let mut want = abstracted("2024-03", 3 * H, 1);
+        want.lpa_months.get_mut(&lpa_month("2024-03")).unwrap().open = -1;
+        want.sector_months.get_mut(&sector("2024-03")).unwrap().open = -1;
+        assert_eq!(d, want);
+    }
+
+    #[test]
+    fn given_a_recorded_abstraction_when_it_is_cancelled_then_everything_is_taken_back() {
+        let rec = recorded("e1", T0, T0 + 2 * H);
+        let cancel = env(
+            "e2",
+            T0 + 5 * H,
+            Event::AbstractionCancelled {
+                abstraction_id: "a".into(),
+            },
+        );
+        assert_eq!(
+            given(std::slice::from_ref(&rec)).when(&cancel),
+            abstracted("2024-03", -2 * H, -1)
+        );
+        assert!(given(&[rec, cancel]).read_models().is_empty());
+    }
+
+    #[test]
+    fn given_an_event_when_it_arrives_again_then_nothing_changes() {
+        let rec = recorded("e1", T0, T0 + 2 * H);
+        assert!(given(std::slice::from_ref(&rec)).when(&rec).is_empty());
+    }
+
+    #[test]
+    fn given_an_older_event_when_it_arrives_late_then_the_latest_still_wins() {
+        let newer = recorded("e2", T0, T0 + 2 * H);
+        let mut older = recorded("e1", T0, T0 + 4 * H);
+        older.occurred_ms = T0 - H;
+        assert!(given(&[newer]).when(&older).is_empty());
+    }
+
+    #[test]
+    fn given_a_recorded_abstraction_when_its_sector_is_amended_then_its_time_moves() {
+        let rec = recorded("e1", T0, T0 + 2 * H);
+        let amend = env(
+            "e2",
+            T0 + 3 * H,
+            Event::AbstractionAmended {
+                abstraction_id: "a".into(),
+                amendment: Amendment {
+                    sector: Some("dudley-north".into()),
+                    ..Amendment::default()
+                },
+            },
+        );
+        let d = given(&[rec]).when(&amend);
+        assert!(d.lpa_months.is_empty() && d.officers.is_empty(), "{d:?}");
+        let north = BySector {
+            sector: "dudley-north".into(),
+            ..sector("2024-03")
+        };
+        let tally = |ms, n| [("response_cover".to_string(), Tally { ms, n })].into();
+        assert_eq!(
+            d.sector_months[&sector("2024-03")].abstracted_by_reason,
+            tally(-2 * H, -1)
+        );
+        assert_eq!(
+            d.sector_months[&north].abstracted_by_reason,
+            tally(2 * H, 1)
+        );
+    }
+
+    #[test]
+    fn given_a_shift_over_the_month_end_then_its_time_splits_at_london_midnight() {
+        // 2024-03-31T20:00Z to 2024-04-01T04:00Z: April starts at 23:00Z (BST).
+        let start = T0 + 17 * 24 * H + 12 * H;
+        let shift = env(
+            "e1",
+            start,
+            Event::ShiftRostered {
+                shift_id: "s".into(),
+                fields: ShiftFields {
+                    officer_id: "o-1".into(),
+                    role: Role::Pc,
+                    sector: SECTOR.into(),
+                    start_ms: start,
+                    end_ms: start + 8 * H,
+                },
+            },
+        );
+        let models = given(&[shift]).read_models();
+        let march = &models.lpa_months[&lpa_month("2024-03")];
+        let april = &models.lpa_months[&lpa_month("2024-04")];
+        assert_eq!((march.rostered_ms(), march.shifts()), (3 * H, 1));
+        assert_eq!((april.rostered_ms(), april.shifts()), (5 * H, 0));
+        assert_eq!(
+            models.sector_months[&sector("2024-04")].rostered,
+            Tally { ms: 5 * H, n: 0 }
+        );
+        assert!(models.officers.is_empty(), "shifts count no abstractions");
+    }
+
+    #[test]
+    fn given_a_shift_and_an_abstraction_then_the_read_models_hold_both() {
+        let shift = env(
+            "e1",
+            T0,
+            Event::ShiftRostered {
+                shift_id: "s".into(),
+                fields: ShiftFields {
+                    officer_id: "o-1".into(),
+                    role: Role::Pc,
+                    sector: SECTOR.into(),
+                    start_ms: T0,
+                    end_ms: T0 + 8 * H,
+                },
+            },
+        );
+        let models = given(&[shift, recorded("e2", T0, T0 + 2 * H)]).read_models();
+        let m = &models.lpa_months[&lpa_month("2024-03")];
+        assert_eq!((m.rostered_ms(), m.shifts()), (8 * H, 1));
+        let cells: Vec<_> = m.cells().collect();
+        assert_eq!(cells.len(), 1);
+        assert_eq!(
+            (cells[0].0.reason.as_str(), cells[0].1),
+            ("response_cover", Tally { ms: 2 * H, n: 1 })
+        );
+        assert_eq!(models.officers[&officer("2024-03")], 1);
+    }
+}
