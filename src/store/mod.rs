@@ -1,6 +1,6 @@
 //! Storage: owns every key and value byte and every sled call, so the engine could be
 //! swapped (redb, fjall). [`keys`] lays out the key families, [`Kv`] reads and writes
-//! them by domain values, [`Commit`] is one atomic batch, and [`bloom`] keeps the
+//! them by domain values, [`Commit`] is one atomic batch, and `bloom` keeps the
 //! filters that spare ingest most sled reads.
 //!
 //! One sled tree holds every key family because `apply_batch` is atomic only within a
