@@ -11,7 +11,7 @@ use abstraction_tracker::app::serve::{self, ServeConfig};
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::event::{Role, Scope};
 use abstraction_tracker::domain::fold::{AbstractedCell, AbstractionKey};
-use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
+use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::domain::reject::RejectCode;
 use abstraction_tracker::domain::report::{month_report, LpaInputs};

@@ -18,7 +18,7 @@
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::event::{Role, Scope};
 use abstraction_tracker::domain::fold::{AbstractedCell, AbstractionKey};
-use abstraction_tracker::domain::model::{LpaMonth, SectorMonth};
+use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::domain::report::{month_report, LpaInputs, MonthReport};
 use abstraction_tracker::render::{render, Format};

@@ -110,14 +110,14 @@ pub(crate) fn child_sled() -> anyhow::Result<()> {
             } else {
                 env.event_id.clone()
             };
-            let mut lk = abstraction_tracker::project::projector::entity_prefix(
+            let mut lk = abstraction_tracker::store::keys::entity_prefix(
                 &env.lpa,
                 &abstraction_tracker::domain::fold::entity_of(&env.event),
             );
             lk.extend_from_slice(id.as_bytes());
             batch.insert(lk, raw);
             batch.insert(
-                abstraction_tracker::project::projector::id_key(&id),
+                abstraction_tracker::store::keys::id_key(&id),
                 b"".as_slice(),
             );
         }

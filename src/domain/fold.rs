@@ -1,4 +1,7 @@
-//! The fold: contract §3 as pure functions.
+//! The fold, as pure functions: an entity's events give its [`EntityState`], the state
+//! gives its [`Contribution`] to the read models, and one more event gives a [`Delta`]
+//! (see [`delta`] and [`EntityState::step`]). No I/O: the projector loads an entity's
+//! events and writes the delta.
 //!
 //! Order independence holds by construction. Each shift or abstraction keeps an
 //! [`EntityState`] that is a join of its events (max by (`occurred_at`, `event_id`), a
@@ -9,6 +12,7 @@
 
 use super::calendar::{split_by_month, Month};
 use super::event::{AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields};
+use super::readmodel::Delta;
 use serde::{Deserialize, Serialize};
 
 /// The (`occurred_at`, `event_id`) order that decides which event is "latest".
@@ -61,6 +65,22 @@ pub enum EntityId {
     Abstraction(String),
 }
 
+/// Shifts or abstractions: the two kinds of entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    Shift,
+    Abstraction,
+}
+
+impl EntityId {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            EntityId::Shift(_) => EntityKind::Shift,
+            EntityId::Abstraction(_) => EntityKind::Abstraction,
+        }
+    }
+}
+
 /// Never stored: derived from the entity's logged events whenever it is needed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntityState {
@@ -89,6 +109,32 @@ impl EntityState {
             EntityId::Shift(_) => EntityState::Shift(ShiftState::default()),
             EntityId::Abstraction(_) => EntityState::Abstraction(AbstractionState::default()),
         }
+    }
+
+    /// The state of entity `id` after `events` (all of it), in any order.
+    pub fn from_events<'e>(
+        id: &EntityId,
+        events: impl IntoIterator<Item = &'e Envelope>,
+    ) -> EntityState {
+        let mut state = EntityState::empty_for(id);
+        for env in events {
+            state.apply(env);
+        }
+        state
+    }
+
+    /// Folds one more event in and returns what it changes in the read models: the new
+    /// contribution less the old.
+    pub fn step(&mut self, env: &Envelope) -> Delta {
+        let before = self.contribution(&env.lpa);
+        self.apply(env);
+        Delta::between(&env.lpa, &before, &self.contribution(&env.lpa))
+    }
+
+    /// The entity's whole contribution as a change from nothing: the sum of the
+    /// [`step`](EntityState::step)s of its events (what `rebuild` adds per entity).
+    pub fn total(&self, lpa: &str) -> Delta {
+        Delta::between(lpa, &Contribution::default(), &self.contribution(lpa))
     }
 
     /// Folds one event into the state. The event must belong to this entity.
@@ -137,6 +183,12 @@ impl EntityState {
             EntityState::Abstraction(a) => a.contribution(lpa),
         }
     }
+}
+
+/// The pure step: given an entity's earlier events and a new event of it, what the new
+/// event changes in the read models.
+pub fn delta(prior: &[Envelope], event: &Envelope) -> Delta {
+    EntityState::from_events(&entity_of(&event.event), prior).step(event)
 }
 
 /// An abstraction as the board sees it, after base, end and amendments.

@@ -4,8 +4,8 @@
 pub mod calendar;
 pub mod event;
 pub mod fold;
-pub mod model;
 pub mod plausible;
+pub mod readmodel;
 pub mod reference;
 pub mod reject;
 pub mod report;

@@ -6,7 +6,7 @@
 //! counts of people or occurrences below `suppress_below` are withheld.
 
 use super::calendar::Month;
-use super::model::{LpaMonth, SectorMonth};
+use super::readmodel::{LpaMonth, SectorMonth};
 use super::reference::{Rag, Reference};
 use serde::Serialize;
 use std::collections::BTreeMap;

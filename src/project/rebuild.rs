@@ -2,18 +2,22 @@
 //! The store is marked mid-rebuild until it finishes, so an interrupted rebuild is
 //! noticed (serve refuses to start) rather than served.
 //!
-//! The log is keyed by LPA and entity, so each entity's events are consecutive: an
-//! entity is folded once from them in memory, its contribution added to read models held
-//! in memory, and only those read models are written. Each LPA's shifts and abstractions
-//! are folded as separate parts, shared out between threads (one per core), and the
-//! parts' read models are summed before they are written.
+//! The log is keyed by LPA and entity, so each entity's events are consecutive: each
+//! entity is folded once from them ([`EntityState::from_events`]) and its whole
+//! contribution ([`EntityState::total`]) summed into one [`Delta`] per LPA. Each LPA's
+//! shifts and abstractions are folded as separate parts, shared out between threads
+//! (one per core), and the parts' deltas are summed. Each LPA's delta is then written
+//! as live ingestion writes one: [`Projector::apply`] and [`Projector::write`] in a
+//! store [`Commit`](crate::store::Commit).
 
-use crate::domain::fold::{entity_of, EntityState};
-use crate::project::projector::{entity_prefix_of_log_key, Projector};
+use crate::domain::event::Envelope;
+use crate::domain::fold::{entity_of, EntityKind, EntityState};
+use crate::domain::readmodel::Delta;
+use crate::project::projector::Projector;
 use crate::store::{Store, StoreError};
 use crate::wire::decode::{decode_stored, Validator};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Progress is reported in steps of this many events.
@@ -42,12 +46,12 @@ pub fn rebuild(
     store.start_rebuild()?;
     // Shifts outnumber abstractions, so their parts go first: the big parts start early
     // and the small ones even out the threads at the end.
-    let units: VecDeque<(String, Vec<u8>)> = ["s", "a"]
+    let units: VecDeque<(String, EntityKind)> = [EntityKind::Shift, EntityKind::Abstraction]
         .iter()
-        .flat_map(|kind| lpas.iter().map(move |l| (l.clone(), kind_prefix(l, kind))))
+        .flat_map(|kind| lpas.iter().map(move |l| (l.clone(), *kind)))
         .collect();
     let queue = Mutex::new(units);
-    let folded: Mutex<HashMap<String, Projector>> = Mutex::default();
+    let folded: Mutex<HashMap<String, Delta>> = Mutex::default();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -57,15 +61,15 @@ pub fn rebuild(
                 s.spawn(|| {
                     let mut n = 0;
                     loop {
-                        let Some((lpa, prefix)) = queue.lock().expect("queue").pop_front() else {
+                        let Some((lpa, kind)) = queue.lock().expect("queue").pop_front() else {
                             break;
                         };
-                        let (p, k) = fold_part(store, &lpa, &prefix, &progress)?;
+                        let (delta, k) = fold_part(store, &lpa, kind, &progress)?;
                         n += k;
                         match folded.lock().expect("results").entry(lpa) {
-                            Entry::Occupied(mut e) => e.get_mut().merge(p),
+                            Entry::Occupied(mut e) => e.get_mut().apply(delta),
                             Entry::Vacant(e) => {
-                                e.insert(p);
+                                e.insert(delta);
                             }
                         }
                     }
@@ -78,57 +82,55 @@ pub fn rebuild(
             .map(|w| w.join().expect("rebuild worker panicked"))
             .sum::<Result<u64, RebuildError>>()
     })?;
-    for (_, projector) in folded.into_inner().expect("results") {
-        let mut models = BTreeMap::new();
-        projector.write(&mut models);
-        store.put_all(models)?;
+    for (_, delta) in folded.into_inner().expect("results") {
+        // The derived keys were cleared, so the projector loads empty values.
+        let mut commit = store.begin();
+        let mut projector = Projector::default();
+        projector.apply(&commit, delta)?;
+        projector.write(&mut commit);
+        commit.commit(false)?;
     }
     store.finish_rebuild()?;
     Ok(total)
 }
 
-fn kind_prefix(lpa: &str, kind: &str) -> Vec<u8> {
-    format!("l/{lpa}/{kind}/").into_bytes()
-}
-
-/// Folds every entity under `prefix` (one LPA's shifts or abstractions) into read-model
-/// changes held in a projector.
+/// Sums the contributions of every entity of one LPA's shifts or abstractions.
 fn fold_part(
     store: &Store,
     lpa: &str,
-    prefix: &[u8],
+    kind: EntityKind,
     progress: &impl Fn(u64),
-) -> Result<(Projector, u64), RebuildError> {
-    // Empty: every derived key was cleared, so the projector's reads all miss.
-    let empty = BTreeMap::new();
-    let mut projector = Projector::default();
-    let mut entity: Option<EntityState> = None;
-    let mut current: Vec<u8> = Vec::new();
-    let mut n = 0u64;
-    for kv in store.log_under(prefix) {
-        let (key, raw) = kv?;
-        let this = entity_prefix_of_log_key(&key);
-        if this != current.as_slice() {
-            if let Some(state) = entity.take() {
-                projector.add_entity(&empty, lpa, &state)?;
-            }
-            current = this.to_vec();
+) -> Result<(Delta, u64), RebuildError> {
+    let mut delta = Delta::default();
+    // The events of the entity being read (an entity's keys are consecutive).
+    let mut entity: Vec<Envelope> = Vec::new();
+    let add = |delta: &mut Delta, events: &mut Vec<Envelope>| {
+        if let Some(first) = events.first() {
+            let state = EntityState::from_events(&entity_of(&first.event), events.iter());
+            delta.apply(state.total(lpa));
+            events.clear();
         }
+    };
+    let mut n = 0u64;
+    for entry in store.log_of(lpa, kind) {
+        let (key, raw) = entry?;
         let env = decode_stored(&raw).map_err(|r| RebuildError::Invalid {
-            key: String::from_utf8_lossy(&key).into_owned(),
+            key,
             reason: r.to_string(),
         })?;
-        entity
-            .get_or_insert_with(|| EntityState::empty_for(&entity_of(&env.event)))
-            .apply(&env);
+        if entity
+            .first()
+            .is_some_and(|first| entity_of(&first.event) != entity_of(&env.event))
+        {
+            add(&mut delta, &mut entity);
+        }
+        entity.push(env);
         n += 1;
         if n % STEP == 0 {
             progress(STEP);
         }
     }
-    if let Some(state) = entity.take() {
-        projector.add_entity(&empty, lpa, &state)?;
-    }
+    add(&mut delta, &mut entity);
     progress(n % STEP);
-    Ok((projector, n))
+    Ok((delta, n))
 }

@@ -141,7 +141,7 @@ mod tests {
     use super::*;
     use crate::domain::calendar::Month;
     use crate::domain::event::Role;
-    use crate::domain::model::LpaMonth;
+    use crate::domain::readmodel::LpaMonth;
     use crate::domain::reference::Reference;
     use crate::domain::report::{month_report, LpaInputs};
 

@@ -536,7 +536,7 @@ mod tests {
     use crate::domain::calendar::Month;
     use crate::domain::event::{Role, Scope};
     use crate::domain::fold::{AbstractedCell, AbstractionKey};
-    use crate::domain::model::{LpaMonth, SectorMonth};
+    use crate::domain::readmodel::{LpaMonth, SectorMonth};
     use crate::domain::report::{month_report, LpaInputs};
 
     const H: i64 = 3_600_000;

@@ -1,0 +1,216 @@
+//! Every key family of the store: how keys are built and parsed. No other module makes
+//! or reads key bytes; they name keys through these functions.
+//!
+//! Every key starts with a one-letter family; all but the id index and meta are scoped by
+//! LPA first, so a projector can own a subset of LPAs:
+//!
+//! | key | value |
+//! |---|---|
+//! | `l/<lpa>/s/<shift_id>/<event_id>`, `l/<lpa>/a/<abstraction_id>/<event_id>` | raw event bytes, append-only |
+//! | `i/<event_id>` | empty: the id is stored (found in the log under its entity) |
+//! | `a/<lpa>/<YYYY-MM>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) (JSON) |
+//! | `s/<lpa>/<YYYY-MM>/<sector>` | [`SectorMonth`](crate::domain::readmodel::SectorMonth) (JSON) |
+//! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
+//! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
+//! | `m/format`, `m/log_len`, `m/rebuilding`, `m/checkpoint/<consumer>`, `m/rejected/<YYYY-MM>/<code>` | store format, event count, rebuild marker, checkpoints (u64 BE), rejection tallies (u64 BE): not derived from the log |
+//!
+//! The log is grouped by entity rather than by arrival: an entity's state is the fold
+//! of its events, read back with one prefix scan, so no per-entity state is stored
+//! (one write fewer per event) and `rebuild` folds each entity from consecutive keys
+//! without writing anything but the read models. Codes and identifiers cannot contain
+//! `/` (the validator refuses them), so the separators are unambiguous.
+
+use crate::domain::calendar::Month;
+use crate::domain::event::Envelope;
+use crate::domain::fold::{entity_of, EntityId, EntityKind};
+
+pub const LOG_PREFIX: &[u8] = b"l/";
+pub const ID_PREFIX: &[u8] = b"i/";
+const LPA_MONTH_PREFIX: &[u8] = b"a/";
+
+/// How many events the log holds (the log itself is keyed by entity, not counted).
+pub const META_LOG_LEN: &[u8] = b"m/log_len";
+/// Present while a rebuild runs (derived keys are then incomplete).
+pub const META_REBUILDING: &[u8] = b"m/rebuilding";
+/// The store format: 2 is the log keyed by entity with no stored entity states.
+pub const META_FORMAT: &[u8] = b"m/format";
+/// Families derived from the log, cleared and re-derived by `rebuild`.
+pub const DERIVED_PREFIXES: [&[u8]; 4] = [b"a/", b"n/", b"s/", b"o/"];
+
+/// The families that the store treats apart (its Bloom filters cover these two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `l/…`: a log entry.
+    Log,
+    /// `i/…`: an entry of the event-id index.
+    Id,
+    /// Anything else: read models and meta.
+    Other,
+}
+
+pub fn family_of(key: &[u8]) -> Family {
+    if key.starts_with(LOG_PREFIX) {
+        Family::Log
+    } else if key.starts_with(ID_PREFIX) {
+        Family::Id
+    } else {
+        Family::Other
+    }
+}
+
+fn kind_letter(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Shift => "s",
+        EntityKind::Abstraction => "a",
+    }
+}
+
+/// `l/<lpa>/<s|a>/`: the log entries of one LPA's shifts or abstractions.
+pub fn log_kind_prefix(lpa: &str, kind: EntityKind) -> Vec<u8> {
+    format!("l/{lpa}/{}/", kind_letter(kind)).into_bytes()
+}
+
+/// `l/<lpa>/<s|a>/<id>/`: the log entries of one shift or abstraction.
+pub fn entity_prefix(lpa: &str, id: &EntityId) -> Vec<u8> {
+    let (kind, id) = match id {
+        EntityId::Shift(s) => (EntityKind::Shift, s),
+        EntityId::Abstraction(a) => (EntityKind::Abstraction, a),
+    };
+    format!("l/{lpa}/{}/{id}/", kind_letter(kind)).into_bytes()
+}
+
+/// The log key of an event: its entity's prefix and its `event_id`.
+pub fn log_key(env: &Envelope) -> Vec<u8> {
+    let mut k = entity_prefix(&env.lpa, &entity_of(&env.event));
+    k.extend_from_slice(env.event_id.as_bytes());
+    k
+}
+
+/// The entity part of a log key (up to and including the last `/`).
+pub fn entity_prefix_of_log_key(key: &[u8]) -> &[u8] {
+    match key.iter().rposition(|&b| b == b'/') {
+        Some(i) => &key[..=i],
+        None => key,
+    }
+}
+
+/// The `<lpa>` of a log key.
+pub fn lpa_of_log_key(key: &[u8]) -> Option<&str> {
+    let rest = key.strip_prefix(LOG_PREFIX)?;
+    let end = rest.iter().position(|&b| b == b'/')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// The first key past every log key of `lpa` (`'0'` follows `'/'`).
+pub fn log_after_lpa(lpa: &str) -> Vec<u8> {
+    format!("l/{lpa}0").into_bytes()
+}
+
+pub fn id_key(event_id: &str) -> Vec<u8> {
+    format!("i/{event_id}").into_bytes()
+}
+
+/// `a/`: every LPA-month read model.
+pub fn lpa_months_prefix() -> &'static [u8] {
+    LPA_MONTH_PREFIX
+}
+
+pub fn lpa_month_key(lpa: &str, month: Month) -> Vec<u8> {
+    format!("a/{lpa}/{month}").into_bytes()
+}
+
+/// The month of an `a/<lpa>/<YYYY-MM>` key.
+pub fn month_of_lpa_month_key(key: &[u8]) -> Option<Month> {
+    std::str::from_utf8(key.strip_prefix(LPA_MONTH_PREFIX)?)
+        .ok()?
+        .rsplit('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn open_key(lpa: &str, month: Month) -> Vec<u8> {
+    format!("n/{lpa}/{month}").into_bytes()
+}
+
+/// Every open-abstraction count of one LPA.
+pub fn open_prefix(lpa: &str) -> Vec<u8> {
+    format!("n/{lpa}/").into_bytes()
+}
+
+pub fn sector_prefix(lpa: &str, month: Month) -> Vec<u8> {
+    format!("s/{lpa}/{month}/").into_bytes()
+}
+
+pub fn sector_key(lpa: &str, month: Month, sector: &str) -> Vec<u8> {
+    format!("s/{lpa}/{month}/{sector}").into_bytes()
+}
+
+pub fn officer_prefix(lpa: &str, month: Month) -> Vec<u8> {
+    format!("o/{lpa}/{month}/").into_bytes()
+}
+
+pub fn officer_key(lpa: &str, month: Month, officer_id: &str) -> Vec<u8> {
+    format!("o/{lpa}/{month}/{officer_id}").into_bytes()
+}
+
+pub fn checkpoint_key(consumer: &str) -> Vec<u8> {
+    format!("m/checkpoint/{consumer}").into_bytes()
+}
+
+pub fn rejected_prefix(month: Month) -> Vec<u8> {
+    format!("m/rejected/{month}/").into_bytes()
+}
+
+pub fn rejected_key(month: Month, code: &str) -> Vec<u8> {
+    format!("m/rejected/{month}/{code}").into_bytes()
+}
+
+/// The last segment of a key: the sector of a sector key, the code of a rejection key.
+pub fn last_segment(key: &[u8]) -> String {
+    let start = key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&key[start..]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_keys_group_by_entity_and_parse_back() {
+        let id = EntityId::Abstraction("a-1".into());
+        let prefix = entity_prefix("dudley", &id);
+        assert_eq!(prefix, b"l/dudley/a/a-1/");
+        let mut key = prefix.clone();
+        key.extend_from_slice(b"e-9");
+        assert_eq!(entity_prefix_of_log_key(&key), prefix.as_slice());
+        assert_eq!(lpa_of_log_key(&key), Some("dudley"));
+        assert!(key.starts_with(&log_kind_prefix("dudley", EntityKind::Abstraction)));
+        assert!(log_after_lpa("dudley") > key);
+        assert_eq!(family_of(&key), Family::Log);
+        assert_eq!(family_of(&id_key("e-9")), Family::Id);
+        assert_eq!(family_of(META_LOG_LEN), Family::Other);
+    }
+
+    #[test]
+    fn read_model_keys_are_those_of_the_format() {
+        let m: Month = "2024-03".parse().unwrap();
+        assert_eq!(lpa_month_key("dudley", m), b"a/dudley/2024-03");
+        assert_eq!(month_of_lpa_month_key(&lpa_month_key("dudley", m)), Some(m));
+        assert_eq!(open_key("dudley", m), b"n/dudley/2024-03");
+        assert!(open_key("dudley", m).starts_with(&open_prefix("dudley")));
+        let s = sector_key("dudley", m, "dudley-town");
+        assert!(s.starts_with(&sector_prefix("dudley", m)));
+        assert_eq!(last_segment(&s), "dudley-town");
+        let o = officer_key("dudley", m, "o-1");
+        assert_eq!(o, b"o/dudley/2024-03/o-1");
+        assert!(o.starts_with(&officer_prefix("dudley", m)));
+        let r = rejected_key(m, "unknown_lpa");
+        assert!(r.starts_with(&rejected_prefix(m)));
+        assert_eq!(last_segment(&r), "unknown_lpa");
+        assert_eq!(checkpoint_key("c"), b"m/checkpoint/c");
+        for k in [lpa_month_key("d", m), open_key("d", m), s, o] {
+            assert!(DERIVED_PREFIXES.iter().any(|p| k.starts_with(p)));
+        }
+    }
+}

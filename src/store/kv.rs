@@ -1,0 +1,194 @@
+//! The key-value interface the projector reads and writes through, and the codecs of
+//! stored values (read models as JSON, counters as u64 big-endian).
+//!
+//! A [`Commit`](super::Commit) implements it over sled with an overlay; a `BTreeMap`
+//! implements it in memory (benches, fuzzing). The provided methods name stored things
+//! by domain values, so callers never handle key bytes.
+
+use super::keys;
+use super::StoreError;
+use crate::domain::calendar::Month;
+use crate::domain::event::Envelope;
+use crate::domain::fold::EntityId;
+use crate::domain::readmodel::{LpaMonth, SectorMonth};
+use std::collections::BTreeMap;
+
+pub type KvResult<T> = Result<T, StoreError>;
+
+pub trait Kv {
+    fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
+    /// Values of every key starting with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>>;
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn del(&mut self, key: Vec<u8>);
+
+    /// Whether an event with this id was stored (under any entity).
+    fn has_event_id(&self, event_id: &str) -> KvResult<bool> {
+        Ok(self.get(&keys::id_key(event_id))?.is_some())
+    }
+
+    /// The stored event with `env`'s id in `env`'s entity, if any.
+    fn logged(&self, env: &Envelope) -> KvResult<Option<Vec<u8>>> {
+        self.get(&keys::log_key(env))
+    }
+
+    /// The raw stored events of one entity, in key order.
+    fn entity_events(&self, lpa: &str, id: &EntityId) -> KvResult<Vec<Vec<u8>>> {
+        self.scan_prefix(&keys::entity_prefix(lpa, id))
+    }
+
+    /// Appends an event to the log and its id to the index.
+    fn append_event(&mut self, env: &Envelope, raw: &[u8]) {
+        self.put(keys::log_key(env), raw.to_vec());
+        self.put(keys::id_key(&env.event_id), Vec::new());
+    }
+
+    /// How many events the log holds.
+    fn log_len(&self) -> KvResult<u64> {
+        read_counter(self, keys::META_LOG_LEN)
+    }
+
+    fn set_log_len(&mut self, n: u64) {
+        self.put(keys::META_LOG_LEN.to_vec(), n.to_be_bytes().to_vec());
+    }
+
+    fn lpa_month(&self, lpa: &str, month: Month) -> KvResult<LpaMonth> {
+        read_model(self, &keys::lpa_month_key(lpa, month))
+    }
+
+    fn sector_month(&self, lpa: &str, month: Month, sector: &str) -> KvResult<SectorMonth> {
+        read_model(self, &keys::sector_key(lpa, month, sector))
+    }
+
+    fn officer_count(&self, lpa: &str, month: Month, officer_id: &str) -> KvResult<i64> {
+        Ok(read_counter(self, &keys::officer_key(lpa, month, officer_id))? as i64)
+    }
+
+    /// Writes an LPA-month and its open count; empty values are deleted, so the stored
+    /// bytes are a canonical function of the events.
+    fn put_lpa_month(&mut self, lpa: &str, month: Month, m: &LpaMonth) {
+        put_counter(self, keys::open_key(lpa, month), m.open);
+        put_model(self, keys::lpa_month_key(lpa, month), m, m.is_empty());
+    }
+
+    fn put_sector_month(&mut self, lpa: &str, month: Month, sector: &str, m: &SectorMonth) {
+        put_model(self, keys::sector_key(lpa, month, sector), m, m.is_empty());
+    }
+
+    fn put_officer_count(&mut self, lpa: &str, month: Month, officer_id: &str, n: i64) {
+        put_counter(self, keys::officer_key(lpa, month, officer_id), n);
+    }
+}
+
+fn read_model<T: serde::de::DeserializeOwned + Default>(
+    kv: &(impl Kv + ?Sized),
+    key: &[u8],
+) -> KvResult<T> {
+    match kv.get(key)? {
+        Some(v) => decode_json(key, &v),
+        None => Ok(T::default()),
+    }
+}
+
+fn read_counter(kv: &(impl Kv + ?Sized), key: &[u8]) -> KvResult<u64> {
+    match kv.get(key)? {
+        Some(v) => decode_u64(key, &v),
+        None => Ok(0),
+    }
+}
+
+fn put_model<T: serde::Serialize>(kv: &mut (impl Kv + ?Sized), key: Vec<u8>, m: &T, empty: bool) {
+    if empty {
+        kv.del(key);
+    } else {
+        kv.put(key, serde_json::to_vec(m).expect("read models serialise"));
+    }
+}
+
+/// Counters are stored as u64; zero is stored as no key.
+fn put_counter(kv: &mut (impl Kv + ?Sized), key: Vec<u8>, n: i64) {
+    if n == 0 {
+        kv.del(key);
+    } else {
+        kv.put(key, (n as u64).to_be_bytes().to_vec());
+    }
+}
+
+/// A stored counter: exactly 8 bytes, big-endian.
+pub(super) fn decode_u64(key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = v.try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "{} holds {} bytes where a counter of 8 was expected",
+            String::from_utf8_lossy(key),
+            v.len()
+        ))
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// A stored read model (JSON).
+pub(super) fn decode_json<T: serde::de::DeserializeOwned>(
+    key: &[u8],
+    v: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(v)
+        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", String::from_utf8_lossy(key))))
+}
+
+impl Kv for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        Ok(BTreeMap::get(self, key).cloned())
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+        Ok(self
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.insert(key, value);
+    }
+    fn del(&mut self, key: Vec<u8>) {
+        self.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_or_long_counter_is_corrupt_not_a_panic() {
+        for v in [&b""[..], b"\x01\x02", b"123456789"] {
+            assert!(matches!(
+                decode_u64(keys::META_LOG_LEN, v),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+        let mut kv = BTreeMap::new();
+        kv.put(keys::META_LOG_LEN.to_vec(), vec![0, 1]);
+        assert!(matches!(kv.log_len(), Err(StoreError::Corrupt(_))));
+        kv.set_log_len(7);
+        assert_eq!(kv.log_len().unwrap(), 7);
+    }
+
+    #[test]
+    fn empty_read_models_and_zero_counters_are_not_stored() {
+        let m: Month = "2024-03".parse().unwrap();
+        let mut kv = BTreeMap::new();
+        let mut lm = LpaMonth {
+            open: 2,
+            ..LpaMonth::default()
+        };
+        kv.put_lpa_month("dudley", m, &lm);
+        kv.put_officer_count("dudley", m, "o-1", 3);
+        assert_eq!(kv.lpa_month("dudley", m).unwrap(), lm);
+        assert_eq!(kv.officer_count("dudley", m, "o-1").unwrap(), 3);
+        assert_eq!(kv.len(), 3, "a/, n/ and o/");
+        lm.open = 0;
+        kv.put_lpa_month("dudley", m, &lm);
+        kv.put_officer_count("dudley", m, "o-1", 0);
+        assert!(kv.is_empty());
+    }
+}
