@@ -16,8 +16,8 @@
 //! the renderer does.
 
 use abstraction_tracker::domain::calendar::Month;
+use abstraction_tracker::domain::contribution::{AbstractedCell, AbstractionKey};
 use abstraction_tracker::domain::event::{Role, Scope};
-use abstraction_tracker::domain::fold::{AbstractedCell, AbstractionKey};
 use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::domain::report::{month_report, LpaInputs, MonthReport};

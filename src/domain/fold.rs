@@ -11,6 +11,9 @@
 //! milliseconds, so the sums are exact whatever the order.
 
 use super::calendar::{split_by_month, Month};
+use super::contribution::{
+    AbstractedCell, AbstractionKey, Contribution, OfficerCell, OpenCell, RosteredCell,
+};
 use super::event::{AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields};
 use super::readmodel::Delta;
 use serde::{Deserialize, Serialize};
@@ -310,55 +313,6 @@ impl ShiftState {
         }
         c
     }
-}
-
-/// The dimensions an abstraction is counted under.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct AbstractionKey {
-    pub reason: String,
-    pub role: Role,
-    pub scope: Scope,
-    pub planned: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RosteredCell {
-    pub month: Month,
-    pub sector: String,
-    pub role: Role,
-    pub ms: i64,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AbstractedCell {
-    pub month: Month,
-    pub sector: String,
-    pub key: AbstractionKey,
-    pub ms: i64,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenCell {
-    pub month: Month,
-    pub sector: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfficerCell {
-    pub month: Month,
-    pub officer_id: String,
-}
-
-/// What one entity adds to the read models. Applying an event subtracts the old
-/// contribution and adds the new one.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Contribution {
-    pub rostered: Vec<RosteredCell>,
-    pub abstracted: Vec<AbstractedCell>,
-    pub open: Vec<OpenCell>,
-    pub officer: Vec<OfficerCell>,
 }
 
 #[cfg(test)]

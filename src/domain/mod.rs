@@ -2,6 +2,7 @@
 //! validation, the fold, the calendar, reference data, read models and report figures.
 
 pub mod calendar;
+pub mod contribution;
 pub mod event;
 pub mod fold;
 pub mod plausible;

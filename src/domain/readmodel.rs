@@ -9,8 +9,8 @@
 //! a model of signed changes and deltas add up in any order.
 
 use super::calendar::Month;
+use super::contribution::{AbstractedCell, AbstractionKey, Contribution};
 use super::event::{Role, Scope};
-use super::fold::{AbstractedCell, AbstractionKey, Contribution};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

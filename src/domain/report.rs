@@ -310,8 +310,8 @@ fn lpa_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::contribution::{AbstractedCell, AbstractionKey};
     use crate::domain::event::{Role, Scope};
-    use crate::domain::fold::{AbstractedCell, AbstractionKey};
 
     const H: i64 = 3_600_000;
 

@@ -534,8 +534,8 @@ fn footer(s: &mut String, rep: &MonthReport, reference: &Reference) {
 mod tests {
     use super::*;
     use crate::domain::calendar::Month;
+    use crate::domain::contribution::{AbstractedCell, AbstractionKey};
     use crate::domain::event::{Role, Scope};
-    use crate::domain::fold::{AbstractedCell, AbstractionKey};
     use crate::domain::readmodel::{LpaMonth, SectorMonth};
     use crate::domain::report::{month_report, LpaInputs};
 
