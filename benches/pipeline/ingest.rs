@@ -433,7 +433,7 @@ pub(crate) fn child_ingest() -> anyhow::Result<()> {
             js,
             store: store.clone(),
             validator,
-            metrics: metrics.clone(),
+            observer: metrics.clone(),
             config: IngestConfig::default(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

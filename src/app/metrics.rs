@@ -1,17 +1,17 @@
-//! Prometheus metrics (contract §7) with the tikv `prometheus` crate.
+//! Prometheus metrics with the tikv `prometheus` crate: what `/metrics` exposes.
 //!
 //! The board's figures are gauges computed from the read models at scrape time by
 //! [`ReadModelCollector`], never mirrored by hand; only process tallies (events by
 //! outcome, rejections by reason, batch latency) are kept in memory. No label ever
 //! carries an officer identifier: the collector only sees LPA, month and reason.
 //!
-//! Why the tikv crate: it is the one the card names, its text format 0.0.4 is what
-//! Debian's Prometheus 2.42 and `promtool check metrics` read natively, and its
-//! `Collector` trait is all we need for scrape-time gauges.
+//! Why the tikv crate: it is the one the product's dependency list names, its text
+//! format 0.0.4 is what Debian's Prometheus 2.42 and `promtool check metrics` read
+//! natively, and its `Collector` trait is all we need for scrape-time gauges.
 
 use crate::domain::calendar::Month;
 use crate::domain::reference::Reference;
-use crate::ingest::BatchStats;
+use crate::ingest::{BatchStats, IngestObserver};
 use crate::store::Store;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -111,11 +111,22 @@ impl Metrics {
         }
     }
 
-    pub fn rejection(&self, code: &str) {
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("exposition is UTF-8")
+    }
+}
+
+impl IngestObserver for Metrics {
+    fn rejected(&self, code: &str) {
         self.rejections.with_label_values(&[code]).inc();
     }
 
-    pub fn batch_done(&self, s: &BatchStats, took: Duration) {
+    fn batch_done(&self, s: &BatchStats, took: Duration) {
         self.events
             .with_label_values(&["applied"])
             .inc_by(s.applied);
@@ -129,66 +140,84 @@ impl Metrics {
         self.last_sequence.set(s.last_sequence as i64);
         self.pending.set(s.pending as i64);
     }
-
-    /// The text exposition format.
-    pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("exposition is UTF-8")
-    }
 }
 
 /// Gauges read from the read models on every scrape.
 struct ReadModelCollector {
     store: Store,
     reference: Arc<Reference>,
-    templates: Vec<GaugeVec>,
+    templates: Families,
 }
 
 fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     GaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
 }
 
-fn families() -> Vec<GaugeVec> {
-    vec![
-        gauge(
-            "neighbourhood_rostered_seconds",
-            "Rostered (not cancelled) neighbourhood shift time in the month, Europe/London months.",
-            &["lpa", "month"],
-        ),
-        gauge(
-            "neighbourhood_abstracted_seconds",
-            "Abstracted time in the month by reason, counted toward the ratio or not.",
-            &["lpa", "month", "reason"],
-        ),
-        gauge(
-            "neighbourhood_abstraction_ratio",
-            "Counted abstracted time over rostered time in the month (absent when nothing is rostered).",
-            &["lpa", "month"],
-        ),
-        gauge(
-            "neighbourhood_abstraction_target_ratio",
-            "The LPA's target abstraction ratio from the reference data.",
-            &["lpa"],
-        ),
-        gauge(
-            "neighbourhood_abstractions_open",
-            "Abstractions started and not yet ended, all months.",
-            &["lpa"],
-        ),
-        gauge(
-            "abstraction_tracker_store_size_bytes",
-            "Bytes the sled store occupies on disk.",
-            &[],
-        ),
-        gauge(
-            "abstraction_tracker_stored_events",
-            "Events in the append-only event log.",
-            &[],
-        ),
-    ]
+/// The scrape-time gauge families, by name. Built afresh for each scrape so that a
+/// month or reason that has gone leaves no stale series behind.
+struct Families {
+    rostered: GaugeVec,
+    abstracted: GaugeVec,
+    ratio: GaugeVec,
+    target: GaugeVec,
+    open: GaugeVec,
+    store_size: GaugeVec,
+    stored_events: GaugeVec,
+}
+
+impl Families {
+    fn new() -> Families {
+        Families {
+            rostered: gauge(
+                "neighbourhood_rostered_seconds",
+                "Rostered (not cancelled) neighbourhood shift time in the month, Europe/London months.",
+                &["lpa", "month"],
+            ),
+            abstracted: gauge(
+                "neighbourhood_abstracted_seconds",
+                "Abstracted time in the month by reason, counted toward the ratio or not.",
+                &["lpa", "month", "reason"],
+            ),
+            ratio: gauge(
+                "neighbourhood_abstraction_ratio",
+                "Counted abstracted time over rostered time in the month (absent when nothing is rostered).",
+                &["lpa", "month"],
+            ),
+            target: gauge(
+                "neighbourhood_abstraction_target_ratio",
+                "The LPA's target abstraction ratio from the reference data.",
+                &["lpa"],
+            ),
+            open: gauge(
+                "neighbourhood_abstractions_open",
+                "Abstractions started and not yet ended, all months.",
+                &["lpa"],
+            ),
+            store_size: gauge(
+                "abstraction_tracker_store_size_bytes",
+                "Bytes the sled store occupies on disk.",
+                &[],
+            ),
+            stored_events: gauge(
+                "abstraction_tracker_stored_events",
+                "Events in the append-only event log.",
+                &[],
+            ),
+        }
+    }
+
+    /// In exposition order.
+    fn all(&self) -> [&GaugeVec; 7] {
+        [
+            &self.rostered,
+            &self.abstracted,
+            &self.ratio,
+            &self.target,
+            &self.open,
+            &self.store_size,
+            &self.stored_events,
+        ]
+    }
 }
 
 impl ReadModelCollector {
@@ -196,22 +225,24 @@ impl ReadModelCollector {
         ReadModelCollector {
             store,
             reference,
-            templates: families(),
+            templates: Families::new(),
         }
     }
 
-    fn fill(&self, g: &[GaugeVec]) -> Result<(), crate::store::StoreError> {
+    fn fill(&self, f: &Families) -> Result<(), crate::store::StoreError> {
         let months = self.store.months()?;
         let latest: Vec<Month> = months.iter().rev().take(MONTHS_EXPOSED).copied().collect();
         for l in &self.reference.lpas {
-            g[3].with_label_values(&[&l.code]).set(l.target_ratio);
-            g[4].with_label_values(&[&l.code])
+            f.target.with_label_values(&[&l.code]).set(l.target_ratio);
+            f.open
+                .with_label_values(&[&l.code])
                 .set(self.store.open_now(&l.code)? as f64);
             for m in &latest {
                 let month = m.to_string();
                 let lm = self.store.lpa_month(&l.code, *m)?;
                 let rostered = lm.rostered_ms();
-                g[0].with_label_values(&[&l.code, &month])
+                f.rostered
+                    .with_label_values(&[&l.code, &month])
                     .set(rostered as f64 / 1000.0);
                 let mut by_reason: BTreeMap<String, i64> = BTreeMap::new();
                 let mut counted = 0;
@@ -222,18 +253,22 @@ impl ReadModelCollector {
                     *by_reason.entry(k.reason).or_default() += t.ms;
                 }
                 for (reason, ms) in by_reason {
-                    g[1].with_label_values(&[&l.code, &month, &reason])
+                    f.abstracted
+                        .with_label_values(&[&l.code, &month, &reason])
                         .set(ms as f64 / 1000.0);
                 }
                 if rostered > 0 {
-                    g[2].with_label_values(&[&l.code, &month])
+                    f.ratio
+                        .with_label_values(&[&l.code, &month])
                         .set(counted as f64 / rostered as f64);
                 }
             }
         }
-        g[5].with_label_values::<&str>(&[])
+        f.store_size
+            .with_label_values::<&str>(&[])
             .set(self.store.size_on_disk() as f64);
-        g[6].with_label_values::<&str>(&[])
+        f.stored_events
+            .with_label_values::<&str>(&[])
             .set(self.store.log_len()? as f64);
         Ok(())
     }
@@ -241,14 +276,18 @@ impl ReadModelCollector {
 
 impl Collector for ReadModelCollector {
     fn desc(&self) -> Vec<&Desc> {
-        self.templates.iter().flat_map(|g| g.desc()).collect()
+        self.templates
+            .all()
+            .into_iter()
+            .flat_map(|g| g.desc())
+            .collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let g = families();
-        if let Err(e) = self.fill(&g) {
+        let f = Families::new();
+        if let Err(e) = self.fill(&f) {
             tracing::error!(error = %e, "reading read models for /metrics");
         }
-        g.iter().flat_map(|g| g.collect()).collect()
+        f.all().into_iter().flat_map(|g| g.collect()).collect()
     }
 }

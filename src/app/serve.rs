@@ -81,7 +81,7 @@ pub async fn run(
         js: js.clone(),
         store: store.clone(),
         validator: Arc::new(Validator::new(config.reference.clone())),
-        metrics,
+        observer: metrics,
         config: config.ingest.clone(),
     };
     let replicas = config.ingest.replicas;

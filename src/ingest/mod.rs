@@ -7,7 +7,6 @@
 //! and a redelivered message at or below the checkpoint is skipped, so a crash at any
 //! instant neither loses nor double-counts an event.
 
-use crate::app::metrics::Metrics;
 use crate::domain::calendar::Month;
 use crate::domain::reject::{RejectCode, Rejection};
 use crate::project::projector::{self, Outcome};
@@ -89,11 +88,20 @@ pub struct BatchStats {
     pub pending: u64,
 }
 
+/// What ingest reports as it goes. `app::metrics::Metrics` counts it for Prometheus;
+/// ingest itself knows nothing of Prometheus.
+pub trait IngestObserver: Send + Sync {
+    /// One message refused with `code` (already on the rejected stream).
+    fn rejected(&self, code: &str);
+    /// One batch durable and acknowledged.
+    fn batch_done(&self, stats: &BatchStats, took: Duration);
+}
+
 pub struct Ingestor {
     pub js: jetstream::Context,
     pub store: Store,
     pub validator: Arc<Validator>,
-    pub metrics: Arc<Metrics>,
+    pub observer: Arc<dyn IngestObserver>,
     pub config: IngestConfig,
 }
 
@@ -258,7 +266,7 @@ impl Ingestor {
             if let Some(r) = rejection {
                 stats.rejected += 1;
                 commit.count_rejection(rejection_month(&msg.payload, received), r.code.as_str())?;
-                self.metrics.rejection(r.code.as_str());
+                self.observer.rejected(r.code.as_str());
                 warn!(
                     sequence = seq,
                     subject = %msg.subject,
@@ -288,7 +296,7 @@ impl Ingestor {
         last.ack()
             .await
             .map_err(|e| anyhow::anyhow!("acknowledging: {e}"))?;
-        self.metrics.batch_done(&stats, started.elapsed());
+        self.observer.batch_done(&stats, started.elapsed());
         Ok(stats)
     }
 
