@@ -1,4 +1,4 @@
-//! HTTP (contract §6): `/metrics`, `/healthz`, `/readyz`, the month API and the report.
+//! The HTTP API: `/metrics`, `/healthz`, `/readyz`, the month API and the report.
 //! Handlers are thin: figures come from `figures`, formatting from `render`.
 
 use crate::app::metrics::Metrics;

@@ -93,7 +93,7 @@ pub async fn run(
             match ensure_streams(&ingestor.js, replicas).await {
                 Ok(()) => break,
                 Err(e) => {
-                    warn!(error = %format!("{e:#}"), "cannot set up streams yet; retrying");
+                    warn!(error = %e, "cannot set up streams yet; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = &mut ingest_stop => return Ok(()),
@@ -109,7 +109,7 @@ pub async fn run(
         _ = &mut shutdown => {
             info!("shutting down: finishing the batch in hand");
             let _ = stop_tx.send(true);
-            ingest_task.await.context("ingest task panicked")?
+            ingest_task.await.context("ingest task panicked")?.map_err(anyhow::Error::from)
         }
         r = &mut ingest_task => {
             // Only a storage failure ends ingestion by itself: stop serving too.

@@ -10,10 +10,9 @@
 use crate::domain::calendar::Month;
 use crate::domain::reject::{RejectCode, Rejection};
 use crate::project::projector::{self, Outcome};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::wire::decode::{peek_event_id, Validator};
 use crate::wire::subject::check_subject;
-use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer, stream, Message};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -47,8 +46,8 @@ impl Default for IngestConfig {
     }
 }
 
-/// Creates the two streams when missing (contract §1).
-pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> anyhow::Result<()> {
+/// Creates the events and rejected streams when missing.
+pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> Result<(), IngestError> {
     for (name, subjects, desc) in [
         (
             EVENTS_STREAM,
@@ -70,7 +69,10 @@ pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> anyhow:
             ..Default::default()
         })
         .await
-        .with_context(|| format!("creating or opening JetStream stream {name}"))?;
+        .map_err(IngestError::broker(match name {
+            EVENTS_STREAM => "creating or opening JetStream stream NEIGHBOURHOOD_EVENTS",
+            _ => "creating or opening JetStream stream NEIGHBOURHOOD_REJECTED",
+        }))?;
     }
     Ok(())
 }
@@ -86,6 +88,46 @@ pub struct BatchStats {
     pub last_sequence: u64,
     /// Messages the broker still had for this consumer after the batch's last one.
     pub pending: u64,
+}
+
+/// What can stop a batch, by what the consumer should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The broker or the connection failed (restart, timeout, a publish unconfirmed):
+    /// nothing was acknowledged that is not durable, so consuming resumes from the
+    /// checkpoint after a pause.
+    #[error("{what}: {cause}")]
+    Broker { what: &'static str, cause: String },
+    /// The store failed: nothing more can be made durable, so ingest stops.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store's writer thread panicked: as fatal as a store error.
+    #[error("store task: {0}")]
+    StoreTask(String),
+}
+
+/// Whether an [`IngestError`] is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Transient,
+    Fatal,
+}
+
+impl IngestError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            IngestError::Broker { .. } => ErrorKind::Transient,
+            IngestError::Store(_) | IngestError::StoreTask(_) => ErrorKind::Fatal,
+        }
+    }
+
+    /// A broker error, saying what was being done.
+    fn broker<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> IngestError {
+        move |e| IngestError::Broker {
+            what,
+            cause: e.to_string(),
+        }
+    }
 }
 
 /// What ingest reports as it goes. `app::metrics::Metrics` counts it for Prometheus;
@@ -109,12 +151,12 @@ impl Ingestor {
     /// (Re-)creates the durable pull consumer so that it delivers from the stored
     /// checkpoint + 1. A consumer left by an earlier run may be ahead of or behind what
     /// the store holds (e.g. a restored backup); the store decides.
-    pub async fn consumer(&self) -> anyhow::Result<consumer::PullConsumer> {
+    pub async fn consumer(&self) -> Result<consumer::PullConsumer, IngestError> {
         let stream = self
             .js
             .get_stream(EVENTS_STREAM)
             .await
-            .context("opening the events stream")?;
+            .map_err(IngestError::broker("opening the events stream"))?;
         let checkpoint = self.store.checkpoint(&self.config.consumer)?;
         let _ = stream.delete_consumer(&self.config.consumer).await;
         let consumer = stream
@@ -131,7 +173,7 @@ impl Ingestor {
                 ..Default::default()
             })
             .await
-            .context("creating the durable consumer")?;
+            .map_err(IngestError::broker("creating the durable consumer"))?;
         info!(
             consumer = %self.config.consumer,
             from_sequence = checkpoint + 1,
@@ -141,10 +183,13 @@ impl Ingestor {
         Ok(consumer)
     }
 
-    /// Consumes until `shutdown` resolves, then finishes the batch in hand and returns.
-    /// Transient failures (broker restart, publish timeout) restart the consumer from
-    /// the checkpoint after a pause; nothing is acknowledged that is not durable.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    /// Consumes until `shutdown` resolves. Transient failures (broker restart, publish
+    /// timeout) restart the consumer from the checkpoint after a pause; a fatal one
+    /// (the store) is returned. Nothing is acknowledged that is not durable.
+    pub async fn run(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), IngestError> {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -153,10 +198,10 @@ impl Ingestor {
                 _ = &mut shutdown => return Ok(()),
             };
             if let Err(e) = result {
-                if e.downcast_ref::<crate::store::StoreError>().is_some() {
+                if e.kind() == ErrorKind::Fatal {
                     return Err(e);
                 }
-                warn!(error = %format!("{e:#}"), "consumer interrupted; resuming from the checkpoint");
+                warn!(error = %e, "consumer interrupted; resuming from the checkpoint");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = &mut shutdown => return Ok(()),
@@ -168,7 +213,7 @@ impl Ingestor {
         }
     }
 
-    async fn consume_until_error(&self) -> anyhow::Result<()> {
+    async fn consume_until_error(&self) -> Result<(), IngestError> {
         let consumer = self.consumer().await?;
         let messages = consumer
             .stream()
@@ -177,11 +222,11 @@ impl Ingestor {
             .expires(Duration::from_secs(30))
             .messages()
             .await
-            .context("starting the pull subscription")?;
+            .map_err(IngestError::broker("starting the pull subscription"))?;
         let mut messages = std::pin::pin!(messages);
-        let received = |m: Option<Result<Message, _>>| -> anyhow::Result<Option<Message>> {
+        let received = |m: Option<Result<Message, _>>| -> Result<Option<Message>, IngestError> {
             m.transpose()
-                .map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))
+                .map_err(IngestError::broker("receiving from JetStream"))
         };
         while let Some(first) = received(messages.next().await)? {
             // A batch fills until it is full, the consumer has nothing more pending
@@ -204,16 +249,22 @@ impl Ingestor {
                     Err(_) => break,
                 }
             }
-            // Processing is not cancelled half-way by shutdown: `run` only drops this
-            // future between awaits, and every await before the commit is safe to drop
-            // (nothing acked yet); the commit and flush are synchronous.
+            // Shutdown may drop this future at any await. Nothing is acknowledged
+            // before the commit, so a dropped batch is redelivered; the commit runs on
+            // a blocking thread (`spawn_blocking`) that completes even when its waiter
+            // is dropped, and is one atomic sled batch with the checkpoint, so a batch
+            // is stored whole or not at all, and one stored but not acknowledged is
+            // skipped by the checkpoint on redelivery.
             self.process(batch).await?;
         }
-        anyhow::bail!("JetStream message stream ended")
+        Err(IngestError::Broker {
+            what: "receiving from JetStream",
+            cause: "the message stream ended".into(),
+        })
     }
 
     /// Handles one batch end to end. Public so tests can drive a single step.
-    pub async fn process(&self, batch: Vec<Message>) -> anyhow::Result<BatchStats> {
+    pub async fn process(&self, batch: Vec<Message>) -> Result<BatchStats, IngestError> {
         let started = Instant::now();
         let mut stats = BatchStats::default();
         let checkpoint = self.store.checkpoint(&self.config.consumer)?;
@@ -222,9 +273,9 @@ impl Ingestor {
         let mut pending_rejections = Vec::new();
         let mut last: Option<&Message> = None;
         for msg in &batch {
-            let info = msg
-                .info()
-                .map_err(|e| anyhow::anyhow!("message info: {e}"))?;
+            let info = msg.info().map_err(IngestError::broker(
+                "reading a message's JetStream metadata",
+            ))?;
             let seq = info.stream_sequence;
             let received = jiff::Timestamp::from_second(info.published.unix_timestamp())
                 .unwrap_or_else(|_| jiff::Timestamp::now());
@@ -279,8 +330,9 @@ impl Ingestor {
             }
         }
         for ack in pending_rejections {
-            ack.await
-                .context("rejected stream did not confirm a rejection")?;
+            ack.await.map_err(IngestError::broker(
+                "rejected stream did not confirm a rejection",
+            ))?;
         }
         let Some(last) = last else {
             return Ok(stats);
@@ -290,12 +342,12 @@ impl Ingestor {
             commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
             tokio::task::spawn_blocking(move || commit.commit(true))
                 .await
-                .context("store task")??;
+                .map_err(|e| IngestError::StoreTask(e.to_string()))??;
         }
         // AckPolicy::All: acknowledging the last message acknowledges the batch.
         last.ack()
             .await
-            .map_err(|e| anyhow::anyhow!("acknowledging: {e}"))?;
+            .map_err(IngestError::broker("acknowledging"))?;
         self.observer.batch_done(&stats, started.elapsed());
         Ok(stats)
     }
@@ -305,7 +357,7 @@ impl Ingestor {
         msg: &Message,
         seq: u64,
         r: &Rejection,
-    ) -> anyhow::Result<jetstream::context::PublishAckFuture> {
+    ) -> Result<jetstream::context::PublishAckFuture, IngestError> {
         let mut headers = async_nats::HeaderMap::new();
         // Header values cannot hold newlines; keep the text on one line.
         headers.insert("Rejection-Reason", one_line(&r.message).as_str());
@@ -319,7 +371,7 @@ impl Ingestor {
         self.js
             .send_publish(format!("neighbourhood.rejected.{}", r.code), publish)
             .await
-            .context("publishing to the rejected stream")
+            .map_err(IngestError::broker("publishing to the rejected stream"))
     }
 }
 
@@ -360,5 +412,23 @@ fn one_line(s: &str) -> String {
         format!("{}…", &s[..end])
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_failures_are_retried_and_store_failures_stop_ingest() {
+        let broker = IngestError::broker("acknowledging")("connection reset");
+        assert_eq!(broker.kind(), ErrorKind::Transient);
+        assert_eq!(broker.to_string(), "acknowledging: connection reset");
+        let store = IngestError::from(StoreError::Corrupt("m/log_len is 3 bytes".into()));
+        assert_eq!(store.kind(), ErrorKind::Fatal);
+        assert_eq!(
+            IngestError::StoreTask("panicked".into()).kind(),
+            ErrorKind::Fatal
+        );
     }
 }
