@@ -1,0 +1,191 @@
+//! The HTTP handlers without a broker or a socket: the router answers requests
+//! (`tower::ServiceExt::oneshot`) over a real sled store in a temporary directory,
+//! filled through the projector as ingest fills it. `tests/openapi.rs` covers the same
+//! routes over a real socket and a real broker.
+
+mod common;
+
+use abstraction_tracker::app::http::{app, AppState};
+use abstraction_tracker::app::metrics::Metrics;
+use abstraction_tracker::domain::event::Role;
+use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::project::projector::{Outcome, Projector};
+use abstraction_tracker::store::Store;
+use abstraction_tracker::wire::decode::Validator;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use common::*;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// A store holding an 8-hour Dudley shift and 2 hours of response cover in March 2024.
+fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let reference = Arc::new(Reference::west_midlands());
+    let validator = Validator::new((*reference).clone());
+    let events = [
+        event(
+            "h-1",
+            "dudley",
+            "2024-03-01T09:00:00Z",
+            rostered(
+                "h-s1",
+                "o-1",
+                Role::Pc,
+                "dudley-town",
+                "2024-03-04T08:00:00Z",
+                "2024-03-04T16:00:00Z",
+            ),
+        ),
+        event(
+            "h-2",
+            "dudley",
+            "2024-03-04T12:00:00Z",
+            recorded(
+                "h-a1",
+                abstraction(
+                    "o-1",
+                    Role::Pc,
+                    "dudley-town",
+                    "response_cover",
+                    "2024-03-04T10:00:00Z",
+                ),
+                "2024-03-04T12:00:00Z",
+            ),
+        ),
+    ];
+    let mut commit = store.begin();
+    let mut projector = Projector::default();
+    for e in &events {
+        let raw = serde_json::to_vec(e).unwrap();
+        let env = validator.decode(&raw).unwrap();
+        assert_eq!(
+            projector.ingest(&mut commit, &raw, &env).unwrap(),
+            Outcome::Applied
+        );
+    }
+    projector.write(&mut commit);
+    commit.commit(true).unwrap();
+    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
+    let state = AppState {
+        store,
+        reference,
+        metrics,
+        probe: None,
+        api_token: api_token.map(str::to_owned),
+    };
+    (dir, state)
+}
+
+async fn get(state: &AppState, uri: &str, token: Option<&str>) -> (StatusCode, String, String) {
+    let mut req = Request::get(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let res = app(state.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn health_is_ok_and_readiness_needs_a_consumer() {
+    let (_dir, s) = state(None);
+    assert_eq!(get(&s, "/healthz", None).await.0, StatusCode::OK);
+    let (status, _, body) = get(&s, "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, "not consuming\n");
+}
+
+#[tokio::test]
+async fn the_month_api_reads_the_store() {
+    let (_dir, s) = state(None);
+    let (status, content_type, body) = get(&s, "/api/v1/months/2024-03", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "application/json");
+    let month: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(month["month"], "2024-03");
+    let dudley = lpa(&month, "dudley");
+    assert_eq!(dudley["rostered_hours"], 8.0);
+    assert_eq!(dudley["abstracted_hours"], 2.0);
+    assert_eq!(dudley["abstraction_ratio"], 0.25);
+    // Every configured LPA appears; one with nothing rostered has no ratio.
+    assert_eq!(month["lpas"].as_array().unwrap().len(), 7);
+    assert!(lpa(&month, "walsall")["abstraction_ratio"].is_null());
+}
+
+#[tokio::test]
+async fn a_bad_month_or_format_is_a_400_with_the_reason() {
+    let (_dir, s) = state(None);
+    for uri in [
+        "/api/v1/months/2024-13",
+        "/api/v1/months/March",
+        "/api/v1/reports/monthly/2024-03?format=pdf",
+    ] {
+        let (status, _, body) = get(&s, uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(err["error"].as_str().unwrap().len() > 10, "{uri}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn reports_come_in_each_format_with_its_content_type() {
+    let (_dir, s) = state(None);
+    for (format, want) in [
+        ("csv", "text/csv"),
+        ("md", "text/markdown"),
+        ("json", "application/json"),
+        ("html", "text/html"),
+    ] {
+        let uri = format!("/api/v1/reports/monthly/2024-03?format={format}");
+        let (status, content_type, body) = get(&s, &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{format}");
+        assert!(content_type.starts_with(want), "{format}: {content_type}");
+        assert!(!body.is_empty(), "{format}");
+    }
+}
+
+#[tokio::test]
+async fn the_api_token_guards_the_api_but_not_metrics() {
+    let (_dir, s) = state(Some("s3cret"));
+    let (status, _, _) = get(&s, "/api/v1/months/2024-03", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = get(&s, "/api/v1/months/2024-03", Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = get(&s, "/api/v1/months/2024-03", Some("s3cret")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get(&s, "/metrics", None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_are_the_read_models_in_prometheus_text() {
+    let (_dir, s) = state(None);
+    let (status, content_type, body) = get(&s, "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let series = |name: &str| metric(&body, name);
+    assert_eq!(
+        series(r#"neighbourhood_rostered_seconds{lpa="dudley",month="2024-03"}"#),
+        Some(8.0 * 3600.0)
+    );
+    assert_eq!(
+        series(r#"neighbourhood_abstraction_ratio{lpa="dudley",month="2024-03"}"#),
+        Some(0.25)
+    );
+    assert_eq!(series(r#"abstraction_tracker_stored_events"#), Some(2.0));
+}
