@@ -277,8 +277,11 @@ impl Ingestor {
                 "reading a message's JetStream metadata",
             ))?;
             let seq = info.stream_sequence;
-            let received = jiff::Timestamp::from_second(info.published.unix_timestamp())
-                .unwrap_or_else(|_| jiff::Timestamp::now());
+            // The broker's timestamp: what plausibility and an unreadable rejection's
+            // month are judged by, so a replay decides the same (never our clock).
+            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+            let received = jiff::Timestamp::from_millisecond(published_ms)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             last = Some(msg);
             stats.last_sequence = seq;
             stats.pending = info.pending;
@@ -287,8 +290,6 @@ impl Ingestor {
                 continue;
             }
             let raw: &[u8] = &msg.payload;
-            // Judged against the broker's timestamp, so a replay decides the same.
-            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
             let verdict = self
                 .validator
                 .decode_published(raw, published_ms)
@@ -375,8 +376,6 @@ impl Ingestor {
     }
 }
 
-/// The month a rejection is reported under: the event's own `occurred_at` where it
-/// can be read (so the board sees it with the month it concerns), else when it arrived.
 /// How long a batch may wait for more messages while the consumer is behind.
 const LINGER: Duration = Duration::from_millis(25);
 
@@ -385,6 +384,8 @@ fn pending_of(m: &Message) -> u64 {
     m.info().map(|i| i.pending).unwrap_or(0)
 }
 
+/// The month a rejection is reported under: the event's own `occurred_at` where it
+/// can be read (so the board sees it with the month it concerns), else when it arrived.
 fn rejection_month(raw: &[u8], received: jiff::Timestamp) -> Month {
     serde_json::from_slice::<serde_json::Value>(raw)
         .ok()
