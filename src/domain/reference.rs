@@ -1,5 +1,5 @@
 //! Reference data: the force's LPAs with their sectors and targets, and the list of
-//! abstraction reasons with whether each counts toward the ratio (contract §4).
+//! abstraction reasons with whether each counts toward the ratio.
 //!
 //! Read models never bake in `counted` or the sector list: both are applied when figures
 //! are read, so a force can change its reference file without rebuilding.
