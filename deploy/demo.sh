@@ -5,7 +5,8 @@
 #
 # Options (environment): DEMO_DIR (default ./demo-data), DEMO_NATS_PORT (14222),
 # DEMO_HTTP_PORT (18080), DEMO_OFFICERS (2000), DEMO_FROM/DEMO_TO (2024-01-01/2024-03-31),
-# DEMO_KEEP=1 keeps the broker and tracker running until Ctrl-C (the default on a terminal).
+# DEMO_AS_OF (the tracker's "now", default noon on DEMO_TO), DEMO_KEEP=1 keeps the
+# broker and tracker running until Ctrl-C (the default on a terminal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,9 @@ OFFICERS=${DEMO_OFFICERS:-2000}
 FROM=${DEMO_FROM:-2024-01-01}
 TO=${DEMO_TO:-2024-03-31}
 MONTH=${TO:0:7}
+# The simulated quarter is history: the tracker's clock is set to its last day, so
+# /metrics (the as-of month and the 12 before it) shows it.
+AS_OF=${DEMO_AS_OF:-${TO}T12:00:00Z}
 if [ -t 0 ]; then KEEP=${DEMO_KEEP:-1}; else KEEP=${DEMO_KEEP:-0}; fi
 
 if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
@@ -54,7 +58,7 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$NATS_PORT") 2>/dev/null &&
 kill -0 "$NATS_PID" 2>/dev/null || { echo "nats-server did not start:" >&2; cat "$DIR/nats.log" >&2; exit 1; }
 
 echo "== starting the tracker on http://127.0.0.1:$HTTP_PORT (log $DIR/tracker.log)"
-"$BIN" serve --data-dir "$DIR/store" --http-addr "127.0.0.1:$HTTP_PORT" >"$DIR/tracker.log" 2>&1 &
+"$BIN" serve --data-dir "$DIR/store" --http-addr "127.0.0.1:$HTTP_PORT" --as-of "$AS_OF" >"$DIR/tracker.log" 2>&1 &
 pids+=($!)
 TRACKER_PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done

@@ -16,9 +16,11 @@
 //! - [`ingest`]: the JetStream consumer; rejected stream; ack only after durable.
 //! - [`app`]: `serve`, the HTTP API, Prometheus exposition, report inputs.
 //! - [`render`]: the monthly report as md, html (with svg charts), csv, json.
-//! - [`tools`]: `publish`, `simulate`, `export`; [`nats`]: connecting with credentials.
+//! - [`tools`]: `publish`, `simulate`, `export`; [`nats`]: connecting with credentials;
+//!   [`clock`]: the one "now" (`--as-of`, else the wall clock).
 
 pub mod app;
+pub mod clock;
 pub mod domain;
 pub mod ingest;
 pub mod nats;

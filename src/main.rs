@@ -101,6 +101,10 @@ enum Command {
         /// Require `Authorization: Bearer <token>` on /api and /reports.
         #[arg(long, env = "TRACKER_API_TOKEN", hide_env_values = true)]
         api_token: Option<String>,
+        /// The instant taken as now (RFC 3339, e.g. 2024-03-31T12:00:00Z); default: the
+        /// wall clock. /metrics exposes its Europe/London month and the 12 before it.
+        #[arg(long, env = "TRACKER_AS_OF", value_name = "RFC3339", value_parser = parse_as_of)]
+        as_of: Option<jiff::Timestamp>,
     },
     /// Validate an NDJSON file (one event per line; `-` for stdin) and publish each event
     /// on neighbourhood.events.<lpa>.<type> with Nats-Msg-Id = event_id. Nothing is sent
@@ -229,6 +233,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             filter,
             batch,
             api_token,
+            as_of,
         } => {
             let config = serve::ServeConfig {
                 nats_url: nats.nats_url,
@@ -242,6 +247,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     replicas,
                 },
                 api_token,
+                clock: abstraction_tracker::clock::Clock::from_as_of(as_of),
             };
             runtime()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&http_addr)
@@ -428,4 +434,11 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// `--as-of`: an RFC 3339 instant with an offset.
+fn parse_as_of(s: &str) -> Result<jiff::Timestamp, String> {
+    s.parse::<jiff::Timestamp>().map_err(|_| {
+        format!("{s:?} is not an RFC 3339 time with an offset, e.g. 2024-03-31T12:00:00Z")
+    })
 }

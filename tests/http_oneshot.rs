@@ -7,6 +7,7 @@ mod common;
 
 use abstraction_tracker::app::http::{app, AppState};
 use abstraction_tracker::app::metrics::Metrics;
+use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::event::Role;
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::project::projector::{Outcome, Projector};
@@ -19,7 +20,9 @@ use http_body_util::BodyExt;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-/// A store holding an 8-hour Dudley shift and 2 hours of response cover in March 2024.
+/// A store holding an 8-hour Dudley shift and 2 hours of response cover in March 2024,
+/// with shifts in February 2023 and May 2024 either side of the metric window and one in
+/// March 2023, its first month.
 fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
@@ -55,6 +58,45 @@ fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
                 "2024-03-04T12:00:00Z",
             ),
         ),
+        event(
+            "h-3",
+            "dudley",
+            "2024-03-01T09:00:00Z",
+            rostered(
+                "h-s2",
+                "o-1",
+                Role::Pc,
+                "dudley-town",
+                "2024-05-06T08:00:00Z",
+                "2024-05-06T16:00:00Z",
+            ),
+        ),
+        event(
+            "h-4",
+            "dudley",
+            "2023-02-01T09:00:00Z",
+            rostered(
+                "h-s3",
+                "o-1",
+                Role::Pc,
+                "dudley-town",
+                "2023-02-06T08:00:00Z",
+                "2023-02-06T16:00:00Z",
+            ),
+        ),
+        event(
+            "h-5",
+            "dudley",
+            "2023-03-01T09:00:00Z",
+            rostered(
+                "h-s4",
+                "o-1",
+                Role::Pc,
+                "dudley-town",
+                "2023-03-06T08:00:00Z",
+                "2023-03-06T16:00:00Z",
+            ),
+        ),
     ];
     let mut commit = store.begin();
     let mut projector = Projector::default();
@@ -68,7 +110,12 @@ fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
     }
     projector.write(&mut commit);
     commit.commit(true).unwrap();
-    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
+    let as_of = "2024-03-15T12:00:00Z".parse().unwrap();
+    let metrics = Arc::new(Metrics::new(
+        store.clone(),
+        reference.clone(),
+        Clock::AsOf(as_of),
+    ));
     let state = AppState {
         store,
         reference,
@@ -187,5 +234,30 @@ async fn metrics_are_the_read_models_in_prometheus_text() {
         series(r#"neighbourhood_abstraction_ratio{lpa="dudley",month="2024-03"}"#),
         Some(0.25)
     );
-    assert_eq!(series(r#"abstraction_tracker_stored_events"#), Some(2.0));
+    assert_eq!(series(r#"abstraction_tracker_stored_events"#), Some(5.0));
+}
+
+#[tokio::test]
+async fn the_metric_window_is_the_as_of_month_and_the_twelve_before() {
+    let (_dir, s) = state(None);
+    let (_, _, body) = get(&s, "/metrics", None).await;
+    let months: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("neighbourhood_rostered_seconds{"))
+        .filter_map(|l| l.split("month=\"").nth(1)?.split('"').next())
+        .collect();
+    // As of 2024-03-15: March 2024 and back to March 2023; the rostered May (a plan)
+    // and February 2023 (13 months back) stay out.
+    assert_eq!(
+        months.into_iter().collect::<Vec<_>>(),
+        ["2023-03", "2024-03"]
+    );
+    let rostered = |m: &str| {
+        metric(
+            &body,
+            &format!(r#"neighbourhood_rostered_seconds{{lpa="dudley",month="{m}"}}"#),
+        )
+    };
+    assert_eq!(rostered("2024-05"), None);
+    assert_eq!(rostered("2023-02"), None);
 }

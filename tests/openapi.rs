@@ -8,6 +8,7 @@
 mod common;
 
 use abstraction_tracker::app::serve::{self, ServeConfig};
+use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::contribution::{AbstractedCell, AbstractionKey};
 use abstraction_tracker::domain::event::{Role, Scope};
@@ -478,6 +479,7 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             reference: Reference::west_midlands(),
             ingest: IngestConfig::default(),
             api_token: Some("s3cret-token".into()),
+            clock: Clock::AsOf(TEST_AS_OF.parse().unwrap()),
         },
         listener,
         async move {

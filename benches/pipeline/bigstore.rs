@@ -225,7 +225,6 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
     let reference = Arc::new(validator.reference().clone());
     let store = Store::open(&dir)?;
     store.load_filters()?;
-    let metrics = Metrics::new(store.clone(), reference.clone());
     let wall = Instant::now();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Envelope)>>(2);
     type GenOut = (f64, usize, u64);
@@ -311,6 +310,9 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
             figures::month(&store, &reference, month)?;
             Ok(())
         })?;
+        // The scrape's window ends at the latest month simulated so far.
+        let as_of = abstraction_tracker::domain::calendar::ts_from_ms(max_shift_start);
+        let metrics = Metrics::new(store.clone(), reference.clone(), Clock::AsOf(as_of));
         let render = sample(3, || {
             std::hint::black_box(metrics.render());
             Ok(())

@@ -428,7 +428,11 @@ pub(crate) fn child_ingest() -> anyhow::Result<()> {
     let cpu = process_cpu_s();
     let (secs, samples, metrics) = rt.block_on(async {
         let js = jetstream::new(connect(&url).await?);
-        let metrics = Arc::new(Metrics::new(store.clone(), Arc::new(reference)));
+        let metrics = Arc::new(Metrics::new(
+            store.clone(),
+            Arc::new(reference),
+            Default::default(),
+        ));
         let ingestor = Ingestor {
             js,
             store: store.clone(),

@@ -59,6 +59,7 @@ use sled_alone::*;
 use abstraction_tracker::app::figures;
 use abstraction_tracker::app::http::{self, AppState};
 use abstraction_tracker::app::metrics::Metrics;
+use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::event::{Envelope, Event};
 use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};

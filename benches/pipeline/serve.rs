@@ -177,7 +177,13 @@ pub(crate) fn child_serve() -> anyhow::Result<()> {
         figures::month(&store, &reference, month)?;
         Ok(())
     })?;
-    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
+    // The scrape's window ends at the latest month the store holds.
+    let latest = store.months()?.last().copied().unwrap_or(month);
+    let metrics = Arc::new(Metrics::new(
+        store.clone(),
+        reference.clone(),
+        Clock::AsOf(latest.start()),
+    ));
     let state = AppState {
         store: store.clone(),
         reference: reference.clone(),

@@ -9,6 +9,7 @@
 //! format 0.0.4 is what Debian's Prometheus 2.42 and `promtool check metrics` read
 //! natively, and its `Collector` trait is all we need for scrape-time gauges.
 
+use crate::clock::Clock;
 use crate::domain::calendar::Month;
 use crate::domain::reference::Reference;
 use crate::ingest::{BatchStats, IngestObserver};
@@ -23,8 +24,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How many of the latest months with data are exposed.
-pub const MONTHS_EXPOSED: usize = 13;
+/// The window of months exposed: the as-of month and this many before it. Months after
+/// the as-of month are never exposed: rosters are published months ahead, and they are
+/// a plan, not a measure (nor may one implausible month push the real ones out).
+pub const MONTHS_BEFORE: usize = 12;
 
 pub struct Metrics {
     registry: Registry,
@@ -36,7 +39,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(store: Store, reference: Arc<Reference>) -> Metrics {
+    pub fn new(store: Store, reference: Arc<Reference>, clock: Clock) -> Metrics {
         let registry = Registry::new();
         let events = IntCounterVec::new(
             Opts::new(
@@ -93,7 +96,7 @@ impl Metrics {
             .register(Box::new(pending.clone()))
             .expect("register");
         registry
-            .register(Box::new(ReadModelCollector::new(store, reference)))
+            .register(Box::new(ReadModelCollector::new(store, reference, clock)))
             .expect("register");
         #[cfg(target_os = "linux")]
         registry
@@ -146,6 +149,7 @@ impl IngestObserver for Metrics {
 struct ReadModelCollector {
     store: Store,
     reference: Arc<Reference>,
+    clock: Clock,
     templates: Families,
 }
 
@@ -221,23 +225,25 @@ impl Families {
 }
 
 impl ReadModelCollector {
-    fn new(store: Store, reference: Arc<Reference>) -> ReadModelCollector {
+    fn new(store: Store, reference: Arc<Reference>, clock: Clock) -> ReadModelCollector {
         ReadModelCollector {
             store,
             reference,
+            clock,
             templates: Families::new(),
         }
     }
 
     fn fill(&self, f: &Families) -> Result<(), crate::store::StoreError> {
-        let months = self.store.months()?;
-        let latest: Vec<Month> = months.iter().rev().take(MONTHS_EXPOSED).copied().collect();
+        let as_of = Month::containing(self.clock.now());
+        let first = (0..MONTHS_BEFORE).fold(as_of, |m, _| m.prev());
+        let window: Vec<Month> = self.store.months()?.range(first..=as_of).copied().collect();
         for l in &self.reference.lpas {
             f.target.with_label_values(&[&l.code]).set(l.target_ratio);
             f.open
                 .with_label_values(&[&l.code])
                 .set(self.store.open_now(&l.code)? as f64);
-            for m in &latest {
+            for m in &window {
                 let month = m.to_string();
                 let lm = self.store.lpa_month(&l.code, *m)?;
                 let rostered = lm.rostered_ms();

@@ -5,6 +5,7 @@
 
 use crate::app::http::{self, AppState, ReadyProbe};
 use crate::app::metrics::Metrics;
+use crate::clock::Clock;
 use crate::domain::reference::Reference;
 use crate::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct ServeConfig {
     pub reference: Reference,
     pub ingest: IngestConfig,
     pub api_token: Option<String>,
+    /// What "now" is: the metric window ends at its month.
+    pub clock: Clock,
 }
 
 /// Runs until `shutdown` resolves: finishes the batch in hand, flushes, returns.
@@ -53,7 +56,7 @@ pub async fn run(
             }
         })?;
     let reference = Arc::new(config.reference.clone());
-    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone()));
+    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), config.clock));
     let client = crate::nats::connect(&config.nats_url, &config.nats_auth, true).await?;
     let js = async_nats::jetstream::new(client.clone());
 

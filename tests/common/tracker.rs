@@ -3,6 +3,7 @@
 
 use super::{free_port, get, wait_for};
 use abstraction_tracker::app::serve::{self, ServeConfig};
+use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::IngestConfig;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The tracker running in this process, on an ephemeral HTTP port.
+/// The tests' "now": the end of April 2024, after every month their events fall in,
+/// so the metric window (the as-of month and the 12 before it) holds them all.
+pub const TEST_AS_OF: &str = "2024-04-30T12:00:00Z";
+
 pub struct Tracker {
     pub base: String,
     pub data_dir: PathBuf,
@@ -44,6 +49,7 @@ impl Tracker {
             reference,
             ingest,
             api_token: None,
+            clock: Clock::AsOf(TEST_AS_OF.parse().unwrap()),
         };
         let task = tokio::spawn(serve::run(config, listener, async move {
             let _ = rx.await;
@@ -124,6 +130,8 @@ impl TrackerProcess {
             .arg(&self.data_dir)
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{}", self.http_port))
+            .arg("--as-of")
+            .arg(TEST_AS_OF)
             .args(&self.extra_args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
