@@ -75,3 +75,6 @@ pub(crate) fn at_least_sorted(
 pub(crate) fn hrs(h: f64) -> String {
     format!("{h:.1}")
 }
+
+#[cfg(test)]
+mod golden;
