@@ -5,8 +5,8 @@
 
 use super::svg;
 use super::text::{
-    at_least_sorted, count, esc, force_name, hrs_grouped as h, month_long, pct, pp, rag_label,
-    reason_rows, role_label, SCOPES,
+    at_least_sorted, count, esc, fewer_than, force_name, hrs_grouped as h, month_long, pct, pp,
+    rag_label, reason_rows, role_label, NOT_COUNTED, SCOPES,
 };
 use crate::domain::reference::{Rag, Reference};
 use crate::domain::report::{LpaReport, MonthReport};
@@ -215,9 +215,9 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         .into_iter()
         .map(|(label, counted, hours)| {
             let tag = if counted {
-                ""
+                String::new()
             } else {
-                " <span class=\"tag\">(not counted)</span>"
+                format!(" <span class=\"tag\">{NOT_COUNTED}</span>")
             };
             (format!("{}{tag}", esc(&label)), h(hours))
         })
@@ -270,7 +270,7 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
             };
             let value = match v {
                 Some(n) => n.to_string(),
-                None => format!("fewer than {}", reference.suppress_below),
+                None => fewer_than(reference),
             };
             (label, value)
         })

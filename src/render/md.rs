@@ -1,7 +1,7 @@
 //! Markdown: the board paper in plain text, with the same sections as the HTML page
 //! but no charts.
 
-use super::text::{at_least_sorted, hrs, pct, pp, rag_md};
+use super::text::{at_least_sorted, fewer_than, hrs, pct, pp, rag_md};
 use crate::domain::reference::Reference;
 use crate::domain::report::MonthReport;
 use std::fmt::Write;
@@ -131,7 +131,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             .into_iter()
             .map(|(k, v)| match v {
                 Some(n) => format!("{k}: {n}"),
-                None => format!("{k}: fewer than {}", reference.suppress_below),
+                None => format!("{k}: {}", fewer_than(reference)),
             })
             .collect();
         let _ = writeln!(

@@ -3,7 +3,7 @@
 //! chart has `role="img"`, a `<title>` and an `aria-label`, and every string that comes
 //! from data is escaped. Uses only `text`, never `html`.
 
-use super::text::{esc, hrs_grouped, month_abbr, month_short, pct};
+use super::text::{esc, hrs_grouped, month_abbr, month_short, pct, NOT_COUNTED};
 use crate::domain::calendar::Month;
 use crate::domain::report::{LpaReport, TrendPoint};
 use std::fmt::Write;
@@ -203,7 +203,11 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: Month) -> Strin
     let described: Vec<String> = rows
         .iter()
         .map(|(label, counted, h)| {
-            let nc = if *counted { "" } else { " (not counted)" };
+            let nc = if *counted {
+                String::new()
+            } else {
+                format!(" {NOT_COUNTED}")
+            };
             format!("{label}{nc} {} h", hrs_grouped(*h))
         })
         .collect();
@@ -239,7 +243,11 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: Month) -> Strin
         if shown.len() < name.len() {
             shown.push('…');
         }
-        let nc = if *counted { "" } else { " (not counted)" };
+        let nc = if *counted {
+            String::new()
+        } else {
+            format!(" {NOT_COUNTED}")
+        };
         let fill = if *counted { LINE } else { "url(#hatch)" };
         let _ = write!(
             s,

@@ -143,6 +143,14 @@ pub(crate) fn role_label(code: &str) -> Option<&'static str> {
     }
 }
 
+/// What a suppressed count shows instead of its number: `fewer than 5`.
+pub(crate) fn fewer_than(reference: &Reference) -> String {
+    format!("fewer than {}", reference.suppress_below)
+}
+
+/// The mark on a reason that does not count toward the ratio.
+pub(crate) const NOT_COUNTED: &str = "(not counted)";
+
 /// Scope codes in the order they are shown, with their labels.
 pub(crate) const SCOPES: [(&str, &str); 3] = [
     ("lpa", "Own LPA"),
