@@ -145,8 +145,9 @@ pub fn counted(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
 
 /// THE abstraction ratio of an LPA's month: counted abstracted milliseconds divided by
 /// rostered milliseconds (shifts not cancelled); none when nothing was rostered.
-/// Every ratio in a [`MonthReport`] and every ratio exported as a metric comes from
-/// here (sector and force-wide ratios apply the same division to their own totals).
+/// Every LPA ratio in a [`MonthReport`] comes from here (sector and force-wide ratios
+/// apply the same division to their own totals); anything else that shows an LPA's
+/// ratio, such as a metric, should call this so the two cannot disagree.
 pub fn month_ratio(reference: &Reference, m: &LpaMonth) -> Option<f64> {
     ratio(counted(reference, m).0, m.rostered_ms())
 }
