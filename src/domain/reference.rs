@@ -120,6 +120,17 @@ pub enum Rag {
     Red,
 }
 
+impl Rag {
+    /// `green`, `amber` or `red`: the code in the JSON and CSV reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rag::Green => "green",
+            Rag::Amber => "amber",
+            Rag::Red => "red",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     #[error("reference file is not valid JSON for the reference format: {0}")]
@@ -232,6 +243,16 @@ impl Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rag_code_is_its_json_form() {
+        for r in [Rag::Green, Rag::Amber, Rag::Red] {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
+    }
 
     #[test]
     fn shipped_file_has_the_seven_west_midlands_lpas() {

@@ -2,6 +2,9 @@
 //! reference data. No formatting here: `render` turns a [`MonthReport`] into md, html,
 //! csv or json, and `/api/v1/months/{month}` serves it as JSON.
 //!
+//! The abstraction ratio is computed in one place, [`month_ratio`] (with [`counted`]
+//! for its numerator); renderers only format the ratios a [`MonthReport`] carries.
+//!
 //! Privacy rules applied here, once: no officer identifier leaves this module, and
 //! counts of people or occurrences below `suppress_below` are withheld.
 
@@ -32,7 +35,8 @@ pub struct LpaInputs {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct MonthReport {
-    pub month: String,
+    /// Serialises as `YYYY-MM`.
+    pub month: Month,
     pub force: String,
     pub generated_from: String,
     pub summary: ForceSummary,
@@ -97,7 +101,8 @@ pub struct SectorReport {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TrendPoint {
-    pub month: String,
+    /// Serialises as `YYYY-MM`.
+    pub month: Month,
     pub rostered_hours: f64,
     pub abstracted_hours: f64,
     pub abstraction_ratio: Option<f64>,
@@ -111,22 +116,39 @@ pub struct DataQuality {
     pub rejected_events: BTreeMap<String, u64>,
 }
 
+impl LpaReport {
+    /// Planned and spontaneous shares of the counted abstracted hours; none when no
+    /// counted hours were abstracted.
+    pub fn planned_shares(&self) -> (Option<f64>, Option<f64>) {
+        let total = self.planned_hours + self.unplanned_hours;
+        let share = |x: f64| (total > 0.0).then(|| x / total);
+        (share(self.planned_hours), share(self.unplanned_hours))
+    }
+}
+
 fn hours(ms: i64) -> f64 {
     ms as f64 / MS_PER_HOUR
 }
 
+/// Abstracted over rostered time; none when nothing was rostered.
 fn ratio(num_ms: i64, den_ms: i64) -> Option<f64> {
     (den_ms > 0).then(|| num_ms as f64 / den_ms as f64)
 }
 
-/// Counted milliseconds and counted occurrences of a month.
-fn counted(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
+/// Counted milliseconds and counted occurrences of an LPA's month: abstractions whose
+/// reason the reference data counts toward the ratio (`Reason::counted`).
+pub fn counted(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
     m.cells()
         .filter(|(k, _)| reference.is_counted(&k.reason))
         .fold((0, 0), |(ms, n), (_, t)| (ms + t.ms, n + t.n))
 }
 
-fn month_ratio(reference: &Reference, m: &LpaMonth) -> Option<f64> {
+/// THE abstraction ratio of an LPA's month: counted abstracted milliseconds divided by
+/// rostered milliseconds (shifts not cancelled); none when nothing was rostered.
+/// Every LPA ratio in a [`MonthReport`] comes from here (sector and force-wide ratios
+/// apply the same division to their own totals); anything else that shows an LPA's
+/// ratio, such as a metric, should call this so the two cannot disagree.
+pub fn month_ratio(reference: &Reference, m: &LpaMonth) -> Option<f64> {
     ratio(counted(reference, m).0, m.rostered_ms())
 }
 
@@ -176,7 +198,7 @@ pub fn month_report(
         abstracted_hours_by_reason: by_reason,
     };
     MonthReport {
-        month: month.to_string(),
+        month,
         force: reference.force.clone(),
         generated_from: "read models of the stored event log".into(),
         summary,
@@ -193,7 +215,7 @@ fn lpa_report(
 ) -> LpaReport {
     let m = &inp.this;
     let (counted_ms, counted_n) = counted(reference, m);
-    let this_ratio = ratio(counted_ms, m.rostered_ms());
+    let this_ratio = month_ratio(reference, m);
     let mut by_reason: BTreeMap<String, i64> = reference
         .reasons
         .iter()
@@ -294,14 +316,11 @@ fn lpa_report(
         trend: inp
             .trend
             .iter()
-            .map(|(mo, lm)| {
-                let c = counted(reference, lm).0;
-                TrendPoint {
-                    month: mo.to_string(),
-                    rostered_hours: hours(lm.rostered_ms()),
-                    abstracted_hours: hours(c),
-                    abstraction_ratio: ratio(c, lm.rostered_ms()),
-                }
+            .map(|(mo, lm)| TrendPoint {
+                month: *mo,
+                rostered_hours: hours(lm.rostered_ms()),
+                abstracted_hours: hours(counted(reference, lm).0),
+                abstraction_ratio: month_ratio(reference, lm),
             })
             .collect(),
     }
@@ -354,6 +373,24 @@ mod tests {
         let w = rep.lpas.iter().find(|l| l.lpa == "walsall").unwrap();
         assert_eq!(w.abstraction_ratio, None);
         assert_eq!(w.rag, None);
+    }
+
+    #[test]
+    fn months_serialise_as_yyyy_mm() {
+        let r = Reference::west_midlands();
+        let inputs = vec![LpaInputs {
+            lpa: "dudley".into(),
+            trend: vec![(Month::new(2023, 12), LpaMonth::default())],
+            ..Default::default()
+        }];
+        let rep = month_report(&r, Month::new(2024, 3), &inputs, &[]);
+        assert_eq!(
+            serde_json::to_string(&Month::new(2024, 3)).unwrap(),
+            serde_json::to_string("2024-03").unwrap()
+        );
+        let json = serde_json::to_string(&rep).unwrap();
+        assert!(json.starts_with(r#"{"month":"2024-03","#), "{json}");
+        assert!(json.contains(r#""trend":[{"month":"2023-12","#), "{json}");
     }
 
     #[test]

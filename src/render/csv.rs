@@ -6,6 +6,7 @@
 //! where the JSON has `null` (no ratio without rostered time; a suppressed count).
 //! Hours are decimal hours; ratios are fractions; changes are ratio differences.
 
+use super::text::at_least_sorted;
 use crate::domain::report::MonthReport;
 use std::fmt::Write;
 
@@ -71,11 +72,11 @@ pub fn render(rep: &MonthReport) -> String {
         r("abstracted_hours", "", l.abstracted_hours.to_string());
         r("abstraction_ratio", "", opt(l.abstraction_ratio));
         r("target_ratio", "", l.target_ratio.to_string());
-        let rag = l
-            .rag
-            .map(|g| format!("{g:?}").to_lowercase())
-            .unwrap_or_default();
-        r("rag", "", rag);
+        r(
+            "rag",
+            "",
+            l.rag.map(|g| g.as_str().to_string()).unwrap_or_default(),
+        );
         r("open_abstractions", "", l.open_abstractions.to_string());
         r("shifts", "", l.shifts.to_string());
         r("abstractions", "", l.abstractions.to_string());
@@ -98,7 +99,7 @@ pub fn render(rep: &MonthReport) -> String {
         for (k, h) in &l.abstracted_hours_by_scope {
             r("abstracted_hours_by_scope", k, h.to_string());
         }
-        for (k, n) in super::at_least_sorted(l) {
+        for (k, n) in at_least_sorted(l) {
             r(
                 "officers_abstracted_at_least",
                 k,

@@ -4,170 +4,31 @@
 //! [`esc`]; no officer identifier exists in a [`MonthReport`], so none can appear.
 
 use super::svg;
-use super::{hrs, pct, pp};
+use super::text::{
+    at_least_sorted, count, esc, fewer_than, force_name, hrs_grouped as h, month_long, pct, pp,
+    rag_label, reason_rows, role_label, NOT_COUNTED, SCOPES,
+};
 use crate::domain::reference::{Rag, Reference};
 use crate::domain::report::{LpaReport, MonthReport};
 use std::fmt::Write;
 
-#[rustfmt::skip]
-const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-];
+const CSS: &str = include_str!("report.css");
 
-const CSS: &str = r#"
-:root{--ink:#1f2937;--muted:#4b5563;--line:#d6d9de;--accent:#1d4e89}
-*{box-sizing:border-box}
-html{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-body{font-family:"Segoe UI",Arial,"Liberation Sans","DejaVu Sans",sans-serif;color:var(--ink);background:#fff;margin:0 auto;padding:24px 32px;max-width:1120px;line-height:1.45;font-size:15px}
-header{border-bottom:4px solid var(--accent);padding-bottom:10px;margin-bottom:12px}
-.kicker{margin:0;text-transform:uppercase;letter-spacing:.06em;font-size:12px;color:var(--muted)}
-h1{font-size:28px;margin:4px 0;line-height:1.2}
-h2{font-size:20px;margin:22px 0 8px;break-after:avoid}
-h2 .rag{vertical-align:middle;margin-left:10px}
-p{margin:6px 0}
-.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:10px;margin:10px 0}
-.cards div{border:1px solid var(--line);border-left:5px solid var(--accent);border-radius:4px;padding:6px 12px}
-.cards dt{font-size:12.5px;color:var(--muted)}
-.cards dd{margin:2px 0 0;font-size:24px;font-weight:700;font-variant-numeric:tabular-nums}
-.status-line{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0}
-table{border-collapse:collapse;width:100%;font-size:13.5px;break-inside:avoid;margin:4px 0 10px}
-th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-thead th{border-bottom:2px solid var(--ink);font-size:12.5px;vertical-align:bottom}
-tbody th{font-weight:400}
-.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-caption{text-align:left;font-weight:700;padding:0 0 4px;font-size:14px}
-.rag{display:inline-flex;align-items:center;gap:6px;padding:1px 9px;border-radius:10px;font-weight:600;white-space:nowrap;font-size:12.5px;line-height:1.6}
-.rag::before{content:"";display:inline-block;width:10px;height:10px;flex:none}
-.rag-green{background:#e3f1e6;color:#0b5d1e}.rag-green::before{background:#1e7b34;border-radius:50%}
-.rag-amber{background:#fff1cc;color:#6b3d00}.rag-amber::before{background:#b25e00;clip-path:polygon(50% 0,100% 100%,0 100%)}
-.rag-red{background:#fbe3e1;color:#8c1d18}.rag-red::before{background:#b3261e}
-.rag-none{background:#eceef1;color:#374151}.rag-none::before{border:2px solid #6b7280;border-radius:50%}
-.lpa{break-inside:avoid;border-top:2px solid var(--line);margin-top:22px}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:4px 28px}
-figure{margin:8px 0;break-inside:avoid}
-figcaption,.note{font-size:12.5px;color:var(--muted)}
-svg.chart{width:100%;height:auto;display:block}
-svg.trend{max-width:720px}
-svg.reasons{max-width:860px}
-.tag{font-size:11.5px;color:var(--muted);font-style:italic;white-space:nowrap}
-footer{margin-top:26px;border-top:2px solid var(--ink);padding-top:8px;font-size:12.5px;color:var(--muted)}
-footer h2{font-size:15px;color:var(--ink)}
-@page{size:A4;margin:15mm}
-@media print{
- body{max-width:none;padding:0;font-size:10pt}
- h1{font-size:19pt} h2{font-size:14pt} .cards dd{font-size:15pt}
- table{font-size:8.5pt} caption{font-size:9.5pt} th,td{padding:2px 6px} .rag{font-size:8pt;line-height:1.4}
- svg.reasons{max-width:none}
- thead{display:table-header-group} tr{break-inside:avoid}
- .lpa{margin-top:0;border-top:0;break-before:page}
- .dq,footer{break-inside:avoid}
+/// The status as a badge: the colour is backed by a shape and the words.
+fn rag_badge(r: Option<Rag>) -> String {
+    let class = r.map(Rag::as_str).unwrap_or("none");
+    format!(r#"<span class="rag rag-{class}">{}</span>"#, rag_label(r))
 }
-@media (max-width:720px){.grid{grid-template-columns:1fr}.cards{grid-template-columns:1fr 1fr}}
-"#;
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `12345.6` → `12,345.6`: thousands separators on a formatted number.
-pub(super) fn grouped(s: String) -> String {
-    let (sign, rest) = match s.strip_prefix('-') {
-        Some(r) => ("-", r),
-        None => ("", s.as_str()),
-    };
-    let (int, frac) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
-    let mut g = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            g.push(',');
-        }
-        g.push(c);
-    }
-    format!("{sign}{g}{frac}")
-}
-
-fn h(x: f64) -> String {
-    grouped(hrs(x))
-}
-
-/// `2024-03` → `March 2024`.
-fn month_long(m: &str) -> String {
-    match m.split_once('-').map(|(y, mo)| (y, mo.parse::<usize>())) {
-        Some((y, Ok(n @ 1..=12))) => format!("{} {y}", MONTHS[n - 1]),
-        _ => m.to_string(),
-    }
-}
-
-/// `west-midlands` → `West Midlands`.
-fn force_name(code: &str) -> String {
-    code.split(['-', '_'])
-        .enumerate()
-        .map(|(i, w)| match w {
-            "and" | "of" | "the" if i > 0 => w.to_string(),
-            _ => {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_uppercase().chain(c).collect())
-                    .unwrap_or_default()
-            }
-        })
-        .collect::<Vec<String>>()
-        .join(" ")
-}
-
-/// `1 LPA is`, `3 LPAs are`.
-fn count<N: PartialEq + From<u8> + std::fmt::Display>(n: N, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == N::from(1) { one } else { many })
-}
-
-fn rag_badge(r: Option<Rag>) -> &'static str {
-    match r {
-        Some(Rag::Green) => r#"<span class="rag rag-green">Within target</span>"#,
-        Some(Rag::Amber) => r#"<span class="rag rag-amber">Above target</span>"#,
-        Some(Rag::Red) => r#"<span class="rag rag-red">Well above target</span>"#,
-        None => r#"<span class="rag rag-none">No data</span>"#,
-    }
-}
-
-fn role_label(code: &str) -> String {
-    match code {
-        "pc" => "Police constable".into(),
-        "pcso" => "PCSO".into(),
-        "special_constable" => "Special Constable".into(),
-        "sergeant" => "Sergeant".into(),
-        "inspector" => "Inspector".into(),
-        other => esc(other),
-    }
-}
-
-const SCOPES: [(&str, &str); 3] = [
-    ("lpa", "Own LPA"),
-    ("force", "Force (another LPA or force-wide)"),
-    ("external", "External (mutual aid, national duty)"),
-];
 
 pub fn render(rep: &MonthReport, reference: &Reference) -> String {
-    let month = esc(&month_long(&rep.month));
+    let month = esc(&month_long(rep.month));
     let force = esc(&force_name(&rep.force));
     let mut s = String::new();
     let _ = write!(
         s,
         "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Neighbourhood abstraction — {force} — {month}</title><style>{CSS}</style></head>\n<body>\n\
+         <title>Neighbourhood abstraction — {force} — {month}</title><style>\n{CSS}</style></head>\n<body>\n\
          <header><p class=\"kicker\">Strategic Policing and Crime Board · monthly review</p>\
          <h1>Neighbourhood abstraction: {month}</h1>\
          <p>{force} · {n} Local Policing Areas (LPAs) · how much rostered neighbourhood time \
@@ -176,7 +37,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     );
     summary(&mut s, rep, reference);
     lpa_table(&mut s, rep);
-    let rows = svg::reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
+    let rows = reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
     let _ = write!(s, "<section><h2>Where the abstracted hours went</h2>");
     if rows.is_empty() {
         let _ = write!(s, "<p>No abstracted hours were recorded this month.</p>");
@@ -185,7 +46,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             s,
             "<figure>{}<figcaption>Force-wide hours by reason, all LPAs. Hatched bars are \
              reasons that do not count toward the abstraction ratio.</figcaption></figure>",
-            svg::reasons_chart(&rows, &rep.month)
+            svg::reasons_chart(&rows, rep.month)
         );
     }
     let zero: Vec<String> = reference
@@ -350,13 +211,13 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         );
     }
     s.push_str("<div class=\"grid\"><div>");
-    let reasons: Vec<(String, String)> = svg::reason_rows(&l.abstracted_hours_by_reason, reference)
+    let reasons: Vec<(String, String)> = reason_rows(&l.abstracted_hours_by_reason, reference)
         .into_iter()
         .map(|(label, counted, hours)| {
             let tag = if counted {
-                ""
+                String::new()
             } else {
-                " <span class=\"tag\">(not counted)</span>"
+                format!(" <span class=\"tag\">{NOT_COUNTED}</span>")
             };
             (format!("{}{tag}", esc(&label)), h(hours))
         })
@@ -365,7 +226,7 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
     let roles: Vec<(String, String)> = l
         .abstracted_hours_by_role
         .iter()
-        .map(|(k, v)| (role_label(k), h(*v)))
+        .map(|(k, v)| (role_label(k).map_or_else(|| esc(k), String::from), h(*v)))
         .collect();
     small_table(s, "Counted hours by role", ("Role", "Hours"), &roles);
     s.push_str("</div><div>");
@@ -382,20 +243,15 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         ("Scope", "Hours"),
         &scopes,
     );
-    let total = l.planned_hours + l.unplanned_hours;
-    let share = |x: f64| (total > 0.0).then(|| x / total);
+    let (planned_share, unplanned_share) = l.planned_shares();
     let planned = [
         (
             "Planned".to_string(),
-            format!("{} ({})", h(l.planned_hours), pct(share(l.planned_hours))),
+            format!("{} ({})", h(l.planned_hours), pct(planned_share)),
         ),
         (
             "Spontaneous".to_string(),
-            format!(
-                "{} ({})",
-                h(l.unplanned_hours),
-                pct(share(l.unplanned_hours))
-            ),
+            format!("{} ({})", h(l.unplanned_hours), pct(unplanned_share)),
         ),
     ];
     small_table(
@@ -404,7 +260,7 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         ("Type", "Hours"),
         &planned,
     );
-    let at_least = super::at_least_sorted(l);
+    let at_least = at_least_sorted(l);
     let officers: Vec<(String, String)> = at_least
         .into_iter()
         .map(|(k, v)| {
@@ -414,7 +270,7 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
             };
             let value = match v {
                 Some(n) => n.to_string(),
-                None => format!("fewer than {}", reference.suppress_below),
+                None => fewer_than(reference),
             };
             (label, value)
         })
@@ -694,24 +550,5 @@ mod tests {
             "<th scope=\"row\">dudley-nowhere <span class=\"tag\">(not in the reference data)</span></th>"
         ));
         assert!(page.contains("<th scope=\"row\">dudley/dudley-nowhere</th>"));
-    }
-
-    #[test]
-    fn data_strings_are_escaped() {
-        assert_eq!(
-            esc(r#"x<y & "z" 'w'>"#),
-            "x&lt;y &amp; &quot;z&quot; &#39;w&#39;&gt;"
-        );
-        assert_eq!(esc("Dudley North"), "Dudley North");
-    }
-
-    #[test]
-    fn numbers_are_grouped_and_months_named() {
-        assert_eq!(grouped("1234567.8".into()), "1,234,567.8");
-        assert_eq!(grouped("-1234.0".into()), "-1,234.0");
-        assert_eq!(grouped("999.9".into()), "999.9");
-        assert_eq!(month_long("2024-03"), "March 2024");
-        assert_eq!(force_name("west-midlands"), "West Midlands");
-        assert_eq!(force_name("avon-and-somerset"), "Avon and Somerset");
     }
 }

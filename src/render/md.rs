@@ -1,18 +1,10 @@
-//! Markdown: the board paper in plain text.
+//! Markdown: the board paper in plain text, with the same sections as the HTML page
+//! but no charts.
 
-use super::{hrs, pct, pp};
-use crate::domain::reference::{Rag, Reference};
+use super::text::{at_least_sorted, fewer_than, hrs, pct, pp, rag_md};
+use crate::domain::reference::Reference;
 use crate::domain::report::MonthReport;
 use std::fmt::Write;
-
-pub(crate) fn rag_word(r: Option<Rag>) -> &'static str {
-    match r {
-        Some(Rag::Green) => "GREEN (within target)",
-        Some(Rag::Amber) => "AMBER (above target)",
-        Some(Rag::Red) => "RED (well above target)",
-        None => "no data",
-    }
-}
 
 pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     let labels = reference.reason_labels();
@@ -52,7 +44,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             hrs(l.abstracted_hours),
             pct(l.abstraction_ratio),
             pct(Some(l.target_ratio)),
-            rag_word(l.rag),
+            rag_md(l.rag),
             pp(l.change_vs_previous_month),
             pp(l.change_vs_year_earlier),
             l.open_abstractions
@@ -83,7 +75,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
              Planned {} h, spontaneous {} h.\n",
             pct(l.abstraction_ratio),
             pct(Some(l.target_ratio)),
-            rag_word(l.rag),
+            rag_md(l.rag),
             l.shifts,
             l.abstractions,
             hrs(l.planned_hours),
@@ -135,11 +127,11 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             }
             let _ = writeln!(s);
         }
-        let reps: Vec<String> = super::at_least_sorted(l)
+        let reps: Vec<String> = at_least_sorted(l)
             .into_iter()
             .map(|(k, v)| match v {
                 Some(n) => format!("{k}: {n}"),
-                None => format!("{k}: fewer than {}", reference.suppress_below),
+                None => format!("{k}: {}", fewer_than(reference)),
             })
             .collect();
         let _ = writeln!(

@@ -1,10 +1,21 @@
 //! Rendering of the domain's [`MonthReport`] for people (md, html) and analysts
-//! (csv, json). Renderers format only: every figure comes from `domain::report`.
+//! (csv, json). Renderers format only: every figure, ratios included, comes from
+//! `domain::report`.
+//!
+//! - `md`: the board paper in plain text.
+//! - `html`: the board paper as one self-contained page; `svg` draws its charts and
+//!   `report.css` is its stylesheet.
+//! - `csv`: the JSON figures in long format, for analysts.
+//! - `text`: escaping, number formats, month names and labels shared by all of them.
+//!
+//! Dependencies run one way: `html` uses `svg`, and every renderer uses `text`;
+//! `text` and `svg` use no other renderer.
 
 mod csv;
 mod html;
 mod md;
 mod svg;
+mod text;
 
 use crate::domain::reference::Reference;
 use crate::domain::report::MonthReport;
@@ -51,27 +62,5 @@ pub fn render(report: &MonthReport, reference: &Reference, format: Format) -> St
     }
 }
 
-/// `12.3%`, or an em dash when there is no figure.
-pub(crate) fn pct(r: Option<f64>) -> String {
-    r.map(|r| format!("{:.1}%", r * 100.0))
-        .unwrap_or_else(|| "—".into())
-}
-
-/// Percentage points with a sign, e.g. `+1.2 pp`.
-pub(crate) fn pp(d: Option<f64>) -> String {
-    d.map(|d| format!("{:+.1} pp", d * 100.0))
-        .unwrap_or_else(|| "—".into())
-}
-
-/// `officers_abstracted_at_least` in threshold order (1+, 3+, 5+, 10+), not key order.
-pub(crate) fn at_least_sorted(
-    l: &crate::domain::report::LpaReport,
-) -> Vec<(&String, &Option<u64>)> {
-    let mut v: Vec<_> = l.officers_abstracted_at_least.iter().collect();
-    v.sort_by_key(|(k, _)| k.trim_end_matches('+').parse::<u64>().unwrap_or(u64::MAX));
-    v
-}
-
-pub(crate) fn hrs(h: f64) -> String {
-    format!("{h:.1}")
-}
+#[cfg(test)]
+mod golden;

@@ -1,37 +1,17 @@
 //! Hand-written inline SVG charts for the HTML report: an LPA's 13-month ratio trend
 //! and the force-wide hours by reason. Plain strings, no crates, nothing fetched; every
 //! chart has `role="img"`, a `<title>` and an `aria-label`, and every string that comes
-//! from data is escaped.
+//! from data is escaped. Uses only `text`, never `html`.
 
-use super::html::{esc, grouped};
-use super::{hrs, pct};
-use crate::domain::reference::Reference;
+use super::text::{esc, hrs_grouped, month_abbr, month_short, pct, NOT_COUNTED};
+use crate::domain::calendar::Month;
 use crate::domain::report::{LpaReport, TrendPoint};
 use std::fmt::Write;
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 const INK: &str = "#1f2937";
 const GRID: &str = "#d6d9de";
 const LINE: &str = "#1d4e89";
 const MUTED: &str = "#5b6470";
-
-/// `2024-03` → (`Mar`, `2024`); anything else is shown as it is.
-fn month_parts(m: &str) -> (String, String) {
-    let mut it = m.splitn(2, '-');
-    let (y, mo) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
-    match mo.parse::<usize>() {
-        Ok(n @ 1..=12) => (MONTHS[n - 1].to_string(), y.to_string()),
-        _ => (m.to_string(), String::new()),
-    }
-}
-
-/// `2024-03` → `Mar 2024`.
-pub(super) fn month_short(m: &str) -> String {
-    let (mo, y) = month_parts(m);
-    format!("{mo} {y}").trim().to_string()
-}
 
 /// A round step giving at most `max_ticks` intervals up to `max`.
 fn nice_step(max: f64, max_ticks: f64) -> f64 {
@@ -64,20 +44,17 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
 
     let first = pts
         .first()
-        .map(|p| month_short(&p.month))
+        .map(|p| month_short(p.month))
         .unwrap_or_default();
-    let last = pts
-        .last()
-        .map(|p| month_short(&p.month))
-        .unwrap_or_default();
+    let last = pts.last().map(|p| month_short(p.month)).unwrap_or_default();
     let gaps: Vec<String> = pts
         .iter()
         .filter(|p| p.abstraction_ratio.is_none())
-        .map(|p| month_short(&p.month))
+        .map(|p| month_short(p.month))
         .collect();
     let values: Vec<String> = pts
         .iter()
-        .map(|p| format!("{} {}", month_short(&p.month), pct(p.abstraction_ratio)))
+        .map(|p| format!("{} {}", month_short(p.month), pct(p.abstraction_ratio)))
         .collect();
     let label = format!(
         "Line chart of {}'s monthly abstraction ratio from {first} to {last}, against a target of {}. {}",
@@ -116,7 +93,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
     );
     // Month labels: the month under each point, the year under the first and each January.
     for (i, p) in pts.iter().enumerate() {
-        let (mo, yr) = month_parts(&p.month);
+        let (mo, yr) = (month_abbr(p.month), p.month.year);
         let bold = if i + 1 == pts.len() {
             r#" font-weight="700""#
         } else {
@@ -127,7 +104,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
             r#"<text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="11" fill="{INK}"{bold}>{m}</text>"#,
             xx = x(i),
             ty = top + ph + 16.0,
-            m = esc(&mo)
+            m = esc(mo)
         );
         if i == 0 || mo == "Jan" {
             let _ = write!(
@@ -135,7 +112,6 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
                 r#"<text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="10" fill="{MUTED}">{yr}</text>"#,
                 xx = x(i),
                 ty = top + ph + 30.0,
-                yr = esc(&yr)
             );
         }
         if p.abstraction_ratio.is_none() {
@@ -215,7 +191,8 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
 
 /// Horizontal bars of force-wide hours by reason (non-zero only, largest first);
 /// reasons that do not count toward the ratio are hatched and marked "(not counted)".
-pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: &str) -> String {
+/// `rows` come from [`super::text::reason_rows`].
+pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: Month) -> String {
     let (w, row_h, label_w, top, bottom) = (760.0, 22.0, 392.0, 8.0, 40.0);
     let bar_w = w - label_w - 86.0;
     let h = top + row_h * rows.len() as f64 + bottom;
@@ -226,8 +203,12 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: &str) -> String
     let described: Vec<String> = rows
         .iter()
         .map(|(label, counted, h)| {
-            let nc = if *counted { "" } else { " (not counted)" };
-            format!("{label}{nc} {} h", grouped(hrs(*h)))
+            let nc = if *counted {
+                String::new()
+            } else {
+                format!(" {NOT_COUNTED}")
+            };
+            format!("{label}{nc} {} h", hrs_grouped(*h))
         })
         .collect();
     let label = format!(
@@ -262,7 +243,11 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: &str) -> String
         if shown.len() < name.len() {
             shown.push('…');
         }
-        let nc = if *counted { "" } else { " (not counted)" };
+        let nc = if *counted {
+            String::new()
+        } else {
+            format!(" {NOT_COUNTED}")
+        };
         let fill = if *counted { LINE } else { "url(#hatch)" };
         let _ = write!(
             s,
@@ -276,7 +261,7 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: &str) -> String
             bh = row_h - 6.0,
             sw = if *counted { 0.0 } else { 1.0 },
             vx = x(*hours) + 6.0,
-            v = grouped(hrs(*hours))
+            v = hrs_grouped(*hours)
         );
     }
     let _ = write!(
@@ -289,23 +274,6 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: &str) -> String
     s
 }
 
-/// Rows for [`reasons_chart`]: (label, counted, hours), non-zero only, largest first.
-pub(super) fn reason_rows(
-    by_reason: &std::collections::BTreeMap<String, f64>,
-    reference: &Reference,
-) -> Vec<(String, bool, f64)> {
-    let mut rows: Vec<(String, bool, f64)> = by_reason
-        .iter()
-        .filter(|(_, h)| **h > 0.0)
-        .map(|(code, h)| match reference.reason(code) {
-            Some(r) => (r.label.clone(), r.counted, *h),
-            None => (code.clone(), reference.is_counted(code), *h),
-        })
-        .collect();
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    rows
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,11 +284,5 @@ mod tests {
         assert!(close(nice_step(0.26, 5.0), 0.1));
         assert!(close(nice_step(1234.0, 5.0), 250.0));
         assert!(close(nice_step(9.0, 5.0), 2.0));
-    }
-
-    #[test]
-    fn months_are_named() {
-        assert_eq!(month_short("2024-03"), "Mar 2024");
-        assert_eq!(month_short("odd"), "odd");
     }
 }

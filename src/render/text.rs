@@ -1,0 +1,227 @@
+//! The words and number formats every renderer shares: HTML escaping, hours,
+//! percentages and percentage points, thousands separators, month names, the status
+//! (RAG) wording, role and scope labels, and the order of rows that come from maps.
+//! Each wording is written here once, so md, html, svg and csv cannot drift apart.
+//! Nothing here computes a figure: the figures come from `domain::report`.
+
+use crate::domain::calendar::Month;
+use crate::domain::reference::{Rag, Reference};
+use crate::domain::report::LpaReport;
+use std::collections::BTreeMap;
+
+#[rustfmt::skip]
+const MONTHS: [&str; 12] = [
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+];
+
+/// Escapes text for HTML (and SVG) element content and quoted attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Hours to one decimal place: `12.5`.
+pub(crate) fn hrs(h: f64) -> String {
+    format!("{h:.1}")
+}
+
+/// Hours to one decimal place with thousands separators: `12,345.6`.
+pub(crate) fn hrs_grouped(h: f64) -> String {
+    grouped(hrs(h))
+}
+
+/// `12.3%`, or an em dash when there is no figure.
+pub(crate) fn pct(r: Option<f64>) -> String {
+    r.map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Percentage points with a sign, e.g. `+1.2 pp`, or an em dash when there is none.
+pub(crate) fn pp(d: Option<f64>) -> String {
+    d.map(|d| format!("{:+.1} pp", d * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// `12345.6` → `12,345.6`: thousands separators on a formatted number.
+pub(crate) fn grouped(s: String) -> String {
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", s.as_str()),
+    };
+    let (int, frac) = rest.split_at(rest.find('.').unwrap_or(rest.len()));
+    let mut g = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            g.push(',');
+        }
+        g.push(c);
+    }
+    format!("{sign}{g}{frac}")
+}
+
+/// `March 2024`.
+pub(crate) fn month_long(m: Month) -> String {
+    format!("{} {}", MONTHS[m.month as usize - 1], m.year)
+}
+
+/// `Mar`.
+pub(crate) fn month_abbr(m: Month) -> &'static str {
+    &MONTHS[m.month as usize - 1][..3]
+}
+
+/// `Mar 2024`.
+pub(crate) fn month_short(m: Month) -> String {
+    format!("{} {}", month_abbr(m), m.year)
+}
+
+/// `west-midlands` → `West Midlands`.
+pub(crate) fn force_name(code: &str) -> String {
+    code.split(['-', '_'])
+        .enumerate()
+        .map(|(i, w)| match w {
+            "and" | "of" | "the" if i > 0 => w.to_string(),
+            _ => {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
+/// `1 LPA is`, `3 LPAs are`.
+pub(crate) fn count<N: PartialEq + From<u8> + std::fmt::Display>(
+    n: N,
+    one: &str,
+    many: &str,
+) -> String {
+    format!("{n} {}", if n == N::from(1) { one } else { many })
+}
+
+/// The status in words: `Within target`, `Above target`, `Well above target`, or
+/// `No data` when nothing was rostered.
+pub(crate) fn rag_label(r: Option<Rag>) -> &'static str {
+    match r {
+        Some(Rag::Green) => "Within target",
+        Some(Rag::Amber) => "Above target",
+        Some(Rag::Red) => "Well above target",
+        None => "No data",
+    }
+}
+
+/// The status as the markdown paper prints it: `RED (well above target)`, `no data`.
+pub(crate) fn rag_md(r: Option<Rag>) -> String {
+    let label = rag_label(r).to_lowercase();
+    match r {
+        Some(r) => format!("{} ({label})", r.as_str().to_uppercase()),
+        None => label,
+    }
+}
+
+/// A role code as a reader would say it; none for a code this report does not know.
+pub(crate) fn role_label(code: &str) -> Option<&'static str> {
+    match code {
+        "pc" => Some("Police constable"),
+        "pcso" => Some("PCSO"),
+        "special_constable" => Some("Special Constable"),
+        "sergeant" => Some("Sergeant"),
+        "inspector" => Some("Inspector"),
+        _ => None,
+    }
+}
+
+/// What a suppressed count shows instead of its number: `fewer than 5`.
+pub(crate) fn fewer_than(reference: &Reference) -> String {
+    format!("fewer than {}", reference.suppress_below)
+}
+
+/// The mark on a reason that does not count toward the ratio.
+pub(crate) const NOT_COUNTED: &str = "(not counted)";
+
+/// Scope codes in the order they are shown, with their labels.
+pub(crate) const SCOPES: [(&str, &str); 3] = [
+    ("lpa", "Own LPA"),
+    ("force", "Force (another LPA or force-wide)"),
+    ("external", "External (mutual aid, national duty)"),
+];
+
+/// `officers_abstracted_at_least` in threshold order (1+, 3+, 5+, 10+), not key order.
+pub(crate) fn at_least_sorted(l: &LpaReport) -> Vec<(&String, &Option<u64>)> {
+    let mut v: Vec<_> = l.officers_abstracted_at_least.iter().collect();
+    v.sort_by_key(|(k, _)| k.trim_end_matches('+').parse::<u64>().unwrap_or(u64::MAX));
+    v
+}
+
+/// Hours by reason as (label, counted, hours): non-zero only, largest first. A code
+/// missing from the reference data is shown as it is.
+pub(crate) fn reason_rows(
+    by_reason: &BTreeMap<String, f64>,
+    reference: &Reference,
+) -> Vec<(String, bool, f64)> {
+    let mut rows: Vec<(String, bool, f64)> = by_reason
+        .iter()
+        .filter(|(_, h)| **h > 0.0)
+        .map(|(code, h)| match reference.reason(code) {
+            Some(r) => (r.label.clone(), r.counted, *h),
+            None => (code.clone(), reference.is_counted(code), *h),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_strings_are_escaped() {
+        assert_eq!(
+            esc(r#"x<y & "z" 'w'>"#),
+            "x&lt;y &amp; &quot;z&quot; &#39;w&#39;&gt;"
+        );
+        assert_eq!(esc("Dudley North"), "Dudley North");
+    }
+
+    #[test]
+    fn numbers_are_grouped() {
+        assert_eq!(grouped("1234567.8".into()), "1,234,567.8");
+        assert_eq!(grouped("-1234.0".into()), "-1,234.0");
+        assert_eq!(grouped("999.9".into()), "999.9");
+        assert_eq!(hrs_grouped(12_345.66), "12,345.7");
+        assert_eq!(pct(Some(0.1234)), "12.3%");
+        assert_eq!(pct(None), "—");
+        assert_eq!(pp(Some(0.012)), "+1.2 pp");
+    }
+
+    #[test]
+    fn months_and_forces_are_named() {
+        assert_eq!(month_long(Month::new(2024, 3)), "March 2024");
+        assert_eq!(month_short(Month::new(2024, 3)), "Mar 2024");
+        assert_eq!(month_short(Month::new(2023, 9)), "Sep 2023");
+        assert_eq!(force_name("west-midlands"), "West Midlands");
+        assert_eq!(force_name("avon-and-somerset"), "Avon and Somerset");
+    }
+
+    #[test]
+    fn status_words_come_from_one_wording() {
+        assert_eq!(rag_label(Some(Rag::Red)), "Well above target");
+        assert_eq!(rag_md(Some(Rag::Red)), "RED (well above target)");
+        assert_eq!(rag_md(Some(Rag::Green)), "GREEN (within target)");
+        assert_eq!(rag_md(Some(Rag::Amber)), "AMBER (above target)");
+        assert_eq!(rag_md(None), "no data");
+    }
+}
