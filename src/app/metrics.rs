@@ -12,6 +12,7 @@
 use crate::clock::Clock;
 use crate::domain::calendar::Month;
 use crate::domain::reference::Reference;
+use crate::domain::report::month_ratio;
 use crate::ingest::{BatchStats, IngestObserver};
 use crate::store::Store;
 use prometheus::core::{Collector, Desc};
@@ -251,11 +252,7 @@ impl ReadModelCollector {
                     .with_label_values(&[&l.code, &month])
                     .set(rostered as f64 / 1000.0);
                 let mut by_reason: BTreeMap<String, i64> = BTreeMap::new();
-                let mut counted = 0;
                 for (k, t) in lm.cells() {
-                    if self.reference.is_counted(&k.reason) {
-                        counted += t.ms;
-                    }
                     *by_reason.entry(k.reason).or_default() += t.ms;
                 }
                 for (reason, ms) in by_reason {
@@ -263,10 +260,8 @@ impl ReadModelCollector {
                         .with_label_values(&[&l.code, &month, &reason])
                         .set(ms as f64 / 1000.0);
                 }
-                if rostered > 0 {
-                    f.ratio
-                        .with_label_values(&[&l.code, &month])
-                        .set(counted as f64 / rostered as f64);
+                if let Some(ratio) = month_ratio(&self.reference, &lm) {
+                    f.ratio.with_label_values(&[&l.code, &month]).set(ratio);
                 }
             }
         }
