@@ -61,6 +61,14 @@ pub struct Store {
     filters: Arc<RwLock<FilterState>>,
 }
 
+/// How long `open` waits for a lock that is being released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+}
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let d = dir.display().to_string();
@@ -68,22 +76,27 @@ impl Store {
             dir: d.clone(),
             source: sled::Error::Io(e),
         })?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked { dir: d.clone() }
+        let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
+        // sled releases its file lock from a background thread after the last handle
+        // is dropped (spacejam/sled#1234), so a restart in the same process, or a new
+        // process right after the old one exited, can find it held for a moment. Wait
+        // a little before calling the directory in use.
+        let give_up = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if is_lock_error(&e) && std::time::Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked { dir: d.clone() }
+                Err(e) if is_lock_error(&e) => return Err(StoreError::Locked { dir: d }),
+                Err(other) => {
+                    return Err(StoreError::Open {
+                        dir: d,
+                        source: other,
+                    })
                 }
-                other => StoreError::Open {
-                    dir: d.clone(),
-                    source: other,
-                },
-            })?;
+            }
+        };
         match db.get(META_FORMAT)? {
             Some(f) if f.as_ref() == FORMAT => {}
             Some(_) => return Err(StoreError::OldFormat { dir: d }),
