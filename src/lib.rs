@@ -18,6 +18,9 @@
 //! - [`render`]: the monthly report as md, html (with svg charts), csv, json.
 //! - [`tools`]: `publish`, `simulate`, `export`; [`nats`]: connecting with credentials;
 //!   [`clock`]: the one "now" (`--as-of`, else the wall clock).
+//!
+//! The binary's `src/cli/` (clap arguments, each command's wiring, the report client)
+//! sits on top of all of these; `main.rs` parses and calls `cli::run`.
 
 pub mod app;
 pub mod clock;
