@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// A `Kv` that counts what the projection reads and writes, by key family.
+/// A `Kv` that counts what the projector reads and writes, by key family.
 pub(crate) struct Counting<'a, K: Kv> {
     pub(crate) inner: &'a mut K,
     pub(crate) gets: std::cell::RefCell<BTreeMap<u8, u64>>,
