@@ -235,6 +235,16 @@ async fn metrics_are_the_read_models_in_prometheus_text() {
         Some(0.25)
     );
     assert_eq!(series(r#"abstraction_tracker_stored_events"#), Some(5.0));
+    let build = format!(
+        r#"abstraction_tracker_build_info{{version="{}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(series(&build), Some(1.0));
+    // Nothing has loaded the filters in this test.
+    assert_eq!(
+        series("abstraction_tracker_filters_loaded_ratio"),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use crate::store::Store;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +37,7 @@ pub struct Metrics {
     batch_seconds: Histogram,
     last_sequence: IntGauge,
     pending: IntGauge,
+    filters_loaded: Gauge,
 }
 
 impl Metrics {
@@ -96,6 +97,26 @@ impl Metrics {
         registry
             .register(Box::new(pending.clone()))
             .expect("register");
+        let filters_loaded = Gauge::new(
+            "abstraction_tracker_filters_loaded_ratio",
+            "Share of the id and entity filters loaded since start (1: complete; below 1, every event reads sled).",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "abstraction_tracker_build_info",
+                "Always 1; the labels say which build of abstraction-tracker runs.",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry
+            .register(Box::new(filters_loaded.clone()))
+            .expect("register");
+        registry.register(Box::new(build_info)).expect("register");
         registry
             .register(Box::new(ReadModelCollector::new(store, reference, clock)))
             .expect("register");
@@ -112,7 +133,13 @@ impl Metrics {
             batch_seconds,
             last_sequence,
             pending,
+            filters_loaded,
         }
+    }
+
+    /// How far `serve` has loaded the id and entity filters (0 to 1).
+    pub fn filters_loaded(&self, ratio: f64) {
+        self.filters_loaded.set(ratio);
     }
 
     /// The text exposition format.

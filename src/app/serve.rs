@@ -34,16 +34,45 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    info!(dir = %config.data_dir.display(), "opening the store (minutes for millions of events)");
+    let opening = std::time::Instant::now();
     let store = Store::open(&config.data_dir)?;
     store.check_consistent()?;
+    info!(
+        seconds = opening.elapsed().as_secs_f64(),
+        events = store.log_len()?,
+        "store open"
+    );
+    let reference = Arc::new(config.reference.clone());
+    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), config.clock));
     // Reading every stored id takes minutes for millions of events (docs/BENCHMARKS.md);
     // ingest does not wait for it, it reads sled until the filters are complete.
     let loading = store.clone();
+    let progress = metrics.clone();
     std::thread::Builder::new()
         .name("load-filters".into())
         .spawn(move || {
             let started = std::time::Instant::now();
-            match loading.load_filters() {
+            let mut said = (started, 0u64);
+            let report = |done: u64, total: u64| {
+                let ratio = if total == 0 { 1.0 } else { (done as f64 / total as f64).min(1.0) };
+                progress.filters_loaded(ratio);
+                // At info every 10 % or 30 s, whichever comes first.
+                let tenth = (total / 10).max(1);
+                if done < total
+                    && (done / tenth > said.1 / tenth || said.0.elapsed().as_secs() >= 30)
+                {
+                    said = (std::time::Instant::now(), done);
+                    info!(
+                        percent = (ratio * 100.0).round(),
+                        keys = done,
+                        of = total,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "loading the id and entity filters; until they are complete every event reads sled"
+                    );
+                }
+            };
+            match loading.load_filters_with(report) {
                 Ok(ids) => info!(
                     event_ids = ids,
                     seconds = started.elapsed().as_secs_f64(),
@@ -55,8 +84,6 @@ pub async fn run(
                 ),
             }
         })?;
-    let reference = Arc::new(config.reference.clone());
-    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), config.clock));
     let client = crate::nats::connect(&config.nats_url, &config.nats_auth, true).await?;
     let js = async_nats::jetstream::new(client.clone());
 
