@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every check and test of abstraction-tracker: formatting, clippy, unit and
+# Runs every check and test of abstraction-tracker: formatting, clippy, cargo deny, unit and
 # integration tests (each starts its own nats-server), Prometheus rule tests.
 # Installs what is missing when run as root on Debian; otherwise says what to run.
 set -euo pipefail
@@ -38,6 +38,23 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo deny (licences, bans, sources; deny.toml says why each exception stands)"
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "== installing cargo-deny (crates.io; a few minutes, once)"
+  cargo install --locked cargo-deny || {
+    echo "cannot install cargo-deny: run cargo install --locked cargo-deny" >&2
+    exit 1
+  }
+fi
+cargo deny --offline check --hide-inclusion-graph licenses bans sources
+# Advisories need the RustSec database, cloned from GitHub: run them where it is
+# reachable (this machine's registries-only network is not).
+if timeout 20 git ls-remote --quiet https://github.com/rustsec/advisory-db HEAD >/dev/null 2>&1; then
+  cargo deny check --hide-inclusion-graph advisories
+else
+  echo "cargo deny advisories: skipped, the RustSec database (github.com) is unreachable from here"
+fi
 
 echo "== prometheus rules"
 if [ -d deploy/prometheus/rules ]; then
