@@ -264,3 +264,88 @@ fn the_exit_statuses_are_the_ones_help_documents() {
     assert_eq!(fail.status.code(), Some(1));
     assert!(stderr(&fail).starts_with("error: "));
 }
+
+/// `openssl s_server -www` on a free port with a fresh self-signed certificate for
+/// 127.0.0.1: a real TLS server that answers any GET with 200 and a status page.
+struct TlsServer {
+    child: std::process::Child,
+    base: String,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl (Debian package openssl) makes the test certificate");
+        assert!(made.status.success(), "{}", stderr(&made));
+        let port = common::free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-www", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsServer {
+            child,
+            base: format!("https://127.0.0.1:{port}"),
+            cert,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn report_server_fetches_over_https_verifying_the_certificate() {
+    let tls = TlsServer::start();
+    let report = |ca: Option<&std::path::Path>| {
+        let mut c = cli();
+        c.args(["report", "--month", "2024-03", "--timeout", "5s"])
+            .args(["--server", &tls.base]);
+        if let Some(ca) = ca {
+            c.arg("--server-ca").arg(ca);
+        }
+        c.output().unwrap()
+    };
+    // Trusting the server's certificate: the answer is read.
+    let o = report(Some(&tls.cert));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("s_server"));
+    // Mozilla's roots do not vouch for it: refused, and said so.
+    let o = report(None);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("UnknownIssuer") && e.contains("--server-ca"),
+        "{e}"
+    );
+}

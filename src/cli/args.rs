@@ -300,6 +300,15 @@ pub struct ReportArgs {
         help_heading = "HTTP"
     )]
     pub timeout: Duration,
+    /// CA certificates (PEM) that verify an https:// --server, instead of Mozilla's
+    /// roots: for a tracker behind a proxy with a private CA's certificate.
+    #[arg(
+        long,
+        env = "TRACKER_SERVER_CA",
+        value_name = "PEM",
+        help_heading = "HTTP"
+    )]
+    pub server_ca: Option<PathBuf>,
     /// Read the store directly (only while `serve` is not running on it).
     ///
     /// Not used with --server (see there).

@@ -1,7 +1,8 @@
 //! The HTTP client of the command line: `report --server` (one GET of
 //! `/api/v1/reports/monthly/{YYYY-MM}?format=...` on a running tracker, since sled
 //! allows only one process, the `serve`, per data directory) and `probe` (one GET of
-//! `/healthz`). HTTPS goes through rustls with Mozilla's root certificates; every
+//! `/healthz`). HTTPS goes through rustls with Mozilla's root certificates, or the CA
+//! certificates of a PEM file (`--server-ca`, for a force's private CA); every
 //! request has a deadline, so a server that accepts and never answers cannot hang
 //! the command.
 
@@ -9,22 +10,56 @@ use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::render::Format;
 use anyhow::Context as _;
 use clap::ValueEnum as _;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// The largest answer read (an HTML report with its charts is well under 1 MiB).
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// How a request is made: its deadline and whom to trust for `https://`.
+#[derive(Clone, Copy)]
+pub struct Options<'a> {
+    /// From name lookup to the last byte of the body.
+    pub timeout: Duration,
+    /// A PEM file of CA certificates trusted instead of Mozilla's roots.
+    pub ca: Option<&'a Path>,
+}
+
+/// The CA certificates of a PEM file.
+fn roots(ca: &Path) -> anyhow::Result<RootCerts> {
+    let pem = std::fs::read(ca)
+        .with_context(|| format!("reading the --server-ca file {}", ca.display()))?;
+    let mut certs: Vec<Certificate<'static>> = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(c) =
+            item.with_context(|| format!("reading PEM from {}", ca.display()))?
+        {
+            certs.push(c);
+        }
+    }
+    anyhow::ensure!(!certs.is_empty(), "no certificate in {}", ca.display());
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
 /// An agent whose every request, from name lookup to the last byte of the body, ends
-/// within `timeout`. Statuses are not turned into errors: the caller reads the body of
-/// a 401 or 404 to say why.
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// within the timeout. Statuses are not turned into errors: the caller reads the body
+/// of a 401 or 404 to say why.
+fn agent(o: Options) -> anyhow::Result<ureq::Agent> {
+    let timeout = o.timeout;
+    let mut tls = TlsConfig::builder();
+    if let Some(ca) = o.ca {
+        tls = tls.root_certs(roots(ca)?);
+    }
+    Ok(ureq::Agent::config_builder()
+        .tls_config(tls.build())
         .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
         .http_status_as_error(false)
         .user_agent(concat!("abstraction-tracker/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into()
+        .into())
 }
 
 /// A status and the body of an answer.
@@ -33,10 +68,11 @@ pub struct Answer {
     pub body: String,
 }
 
-/// GET `url` within `timeout`, with `Authorization: Bearer <token>` when a token is
-/// given. Errors (refused, timed out, TLS) say which URL and how long was allowed.
-pub fn get(url: &str, token: Option<&str>, timeout: Duration) -> anyhow::Result<Answer> {
-    let mut req = agent(timeout).get(url);
+/// GET `url`, with `Authorization: Bearer <token>` when a token is given. Errors
+/// (refused, timed out, TLS) say which URL and how long was allowed.
+pub fn get(url: &str, token: Option<&str>, o: Options) -> anyhow::Result<Answer> {
+    let timeout = o.timeout;
+    let mut req = agent(o)?.get(url);
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
@@ -76,7 +112,7 @@ pub fn fetch_report(
     month: Month,
     format: Format,
     token: Option<&str>,
-    timeout: Duration,
+    o: Options,
 ) -> anyhow::Result<String> {
     // The name `--format` accepts (md, html, csv, json) is the one the API's `format`
     // query parameter accepts too.
@@ -88,7 +124,16 @@ pub fn fetch_report(
         server.trim_end_matches('/'),
         format.get_name()
     );
-    let a = get(&url, token, timeout)?;
+    let a = get(&url, token, o).map_err(|e| {
+        if format!("{e:#}").contains("invalid peer certificate") {
+            e.context(
+                "the server's TLS certificate was not accepted: for a private CA, pass \
+                 --server-ca with its certificate (PEM)",
+            )
+        } else {
+            e
+        }
+    })?;
     match a.status {
         200 => Ok(a.body),
         401 if token.is_none() => anyhow::bail!(

@@ -6,7 +6,11 @@ use super::client;
 
 pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
     let url = a.url.unwrap_or_else(|| healthz_url(&a.http_addr));
-    let answer = client::get(&url, None, a.timeout)?;
+    let options = client::Options {
+        timeout: a.timeout,
+        ca: None,
+    };
+    let answer = client::get(&url, None, options)?;
     if answer.status != 200 {
         anyhow::bail!(
             "{url} answered {}: {}",

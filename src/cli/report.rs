@@ -16,7 +16,11 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| last_closed_month(Clock::from_as_of(a.as_of)));
     let body = match a.server {
         Some(url) => {
-            client::fetch_report(&url, month, a.format, a.api_token.as_deref(), a.timeout)?
+            let options = client::Options {
+                timeout: a.timeout,
+                ca: a.server_ca.as_deref(),
+            };
+            client::fetch_report(&url, month, a.format, a.api_token.as_deref(), options)?
         }
         None => {
             let reference = a.reference.load()?;
