@@ -22,8 +22,10 @@ use std::time::Duration;
 /// an append-only log in sled, folds them into monthly read models and serves
 /// Prometheus metrics, a JSON API and the governance board's monthly report.
 ///
-/// Every option can also be set by the environment variable shown beside it; a flag
-/// on the command line wins over the environment.
+/// The options that configure a deployment can also be set by the environment variable
+/// shown beside them (`[env: ...]`); a flag on the command line wins over the
+/// environment. Those that choose one run's output (report --month and --format,
+/// simulate's, export's) have none, so a forgotten variable cannot change a report.
 #[derive(Parser)]
 #[command(
     name = "abstraction-tracker",
@@ -417,6 +419,25 @@ mod tests {
         assert!(parse_timeout("0s").is_err());
         assert!(parse_timeout("-2s").is_err());
         assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn every_option_and_subcommand_has_help_and_a_one_line_summary() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut missing = Vec::new();
+        for sub in cmd.get_subcommands() {
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            if about.is_empty() || about.contains('\n') {
+                missing.push(format!("{}: summary {about:?}", sub.get_name()));
+            }
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{} --{id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without help: {missing:?}");
     }
 
     #[test]
