@@ -279,6 +279,7 @@ pub struct ReportArgs {
         long,
         env = "TRACKER_SERVER",
         value_name = "URL",
+        value_parser = parse_http_url,
         help_heading = "HTTP"
     )]
     pub server: Option<String>,
@@ -361,6 +362,7 @@ pub struct ProbeArgs {
         long,
         env = "TRACKER_PROBE_URL",
         value_name = "URL",
+        value_parser = parse_http_url,
         help_heading = "HTTP"
     )]
     pub url: Option<String>,
@@ -390,6 +392,19 @@ fn parse_as_of(s: &str) -> Result<jiff::Timestamp, String> {
     })
 }
 
+/// `--server`, `--url`: an http:// or https:// URL.
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let scheme = s
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https") => Ok(s.to_owned()),
+        _ => Err(format!(
+            "{s:?} is not an http:// or https:// URL, e.g. http://127.0.0.1:8080"
+        )),
+    }
+}
+
 /// `--timeout`: a positive duration such as `2s`, `500ms`, `1m 30s`, or whole seconds.
 fn parse_timeout(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration such as 2s, 500ms or 1m30s");
@@ -409,6 +424,14 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_urls_need_a_scheme() {
+        assert!(parse_http_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_http_url("HTTPS://tracker.example").is_ok());
+        assert!(parse_http_url("127.0.0.1:8080").is_err());
+        assert!(parse_http_url("ftp://x").is_err());
+    }
 
     #[test]
     fn timeouts_are_friendly_durations_or_seconds() {

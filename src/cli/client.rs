@@ -83,6 +83,8 @@ pub fn get(url: &str, token: Option<&str>, o: Options) -> anyhow::Result<Answer>
                 .map(|d| format!("{d:#}"))
                 .unwrap_or_else(|_| format!("{timeout:?}"))
         ),
+        // ureq's "io: " prefix adds nothing to the I/O error's own words.
+        ureq::Error::Io(e) => anyhow::Error::new(e).context(format!("asking {url}")),
         e => anyhow::Error::new(e).context(format!("asking {url}")),
     };
     let mut resp = req.call().map_err(explain)?;
