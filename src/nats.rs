@@ -8,28 +8,46 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Auth {
     /// NATS user name (with --nats-password).
-    #[arg(long, env = "NATS_USER", global = true)]
+    #[arg(long, env = "NATS_USER", global = true, help_heading = "NATS")]
     pub nats_user: Option<String>,
     /// NATS password.
-    #[arg(long, env = "NATS_PASSWORD", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NATS_PASSWORD",
+        global = true,
+        hide_env_values = true,
+        help_heading = "NATS"
+    )]
     pub nats_password: Option<String>,
     /// NATS token.
-    #[arg(long, env = "NATS_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NATS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        help_heading = "NATS"
+    )]
     pub nats_token: Option<String>,
     /// NATS nkey seed (SU...).
-    #[arg(long, env = "NATS_NKEY_SEED", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NATS_NKEY_SEED",
+        global = true,
+        hide_env_values = true,
+        help_heading = "NATS"
+    )]
     pub nats_nkey_seed: Option<String>,
     /// NATS credentials file (.creds: JWT and nkey seed).
-    #[arg(long, env = "NATS_CREDS", global = true)]
+    #[arg(long, env = "NATS_CREDS", global = true, help_heading = "NATS")]
     pub nats_creds: Option<PathBuf>,
     /// CA certificate (PEM) to verify the NATS server's TLS certificate; implies TLS.
-    #[arg(long, env = "NATS_CA", global = true)]
+    #[arg(long, env = "NATS_CA", global = true, help_heading = "NATS")]
     pub nats_ca: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS, with --nats-tls-key.
-    #[arg(long, env = "NATS_TLS_CERT", global = true)]
+    #[arg(long, env = "NATS_TLS_CERT", global = true, help_heading = "NATS")]
     pub nats_tls_cert: Option<PathBuf>,
     /// Client private key (PEM) for mutual TLS.
-    #[arg(long, env = "NATS_TLS_KEY", global = true)]
+    #[arg(long, env = "NATS_TLS_KEY", global = true, help_heading = "NATS")]
     pub nats_tls_key: Option<PathBuf>,
 }
 

@@ -1,6 +1,10 @@
 //! The command line's clap definitions: every subcommand, flag, env var, default and
 //! help text of the `abstraction-tracker` binary. The help text is an external
 //! interface: change it only on purpose.
+//!
+//! Help headings group the options: NATS, Storage, HTTP, Logging; the rest are under
+//! "Options". A doc comment's first paragraph is the short help (`-h`), the whole
+//! comment the long help (`--help`).
 
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::reference::Reference;
@@ -9,6 +13,7 @@ use abstraction_tracker::render::Format;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Measures how often neighbourhood officers, PCSOs and specials are abstracted from
 /// neighbourhood duty, per Local Policing Area (LPA), sector and month.
@@ -16,26 +21,58 @@ use std::path::PathBuf;
 /// Rostering systems publish events to NATS JetStream; `serve` validates them, keeps
 /// an append-only log in sled, folds them into monthly read models and serves
 /// Prometheus metrics, a JSON API and the governance board's monthly report.
+///
+/// The options that configure a deployment can also be set by the environment variable
+/// shown beside them (`[env: ...]`); a flag on the command line wins over the
+/// environment. Those that choose one run's output (report --month and --format,
+/// simulate's, export's) have none, so a forgotten variable cannot change a report.
 #[derive(Parser)]
-#[command(name = "abstraction-tracker", version, propagate_version = true)]
+#[command(
+    name = "abstraction-tracker",
+    version,
+    propagate_version = true,
+    after_help = EXIT_STATUS,
+    after_long_help = EXIT_STATUS
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format on stderr (levels: RUST_LOG, e.g. RUST_LOG=debug).
+    #[arg(
+        long,
+        global = true,
+        env = "TRACKER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        help_heading = "Logging"
+    )]
     pub log_format: LogFormat,
 }
 
+/// The exit statuses, as `run` and clap produce them (tests/cli.rs checks each).
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success (probe: the tracker answered 200)
+  1  failure, with a one-line `error: ...` on stderr (probe: no 200 in time)
+  2  usage error: an unknown, missing or invalid argument (clap's message on stderr)";
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines (coloured when stderr is a terminal).
     Text,
+    /// One JSON object per line, for a log collector.
     Json,
 }
 
 #[derive(clap::Args, Clone)]
 pub struct NatsArgs {
-    /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS server URL (nats:// or tls://; several separated by commas).
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        help_heading = "NATS"
+    )]
     pub nats_url: String,
     #[command(flatten)]
     pub auth: Auth,
@@ -45,6 +82,8 @@ pub struct NatsArgs {
 pub struct ReferenceArg {
     /// Reference data file (LPAs, sectors, reasons, targets); defaults to the shipped
     /// West Midlands Police file.
+    ///
+    /// JSON, schema schemas/reference.schema.json.
     #[arg(long, env = "TRACKER_REFERENCE")]
     pub reference: Option<PathBuf>,
 }
@@ -63,59 +102,121 @@ impl ReferenceArg {
     }
 }
 
-// The doc comment of each variant is that subcommand's help text; the argument
-// structs carry no doc comment of their own, so they do not replace it.
+// The doc comment of each variant is that subcommand's help text: its first paragraph
+// the one-line summary, the rest the detail of `--help`. The argument structs carry no
+// doc comment of their own, so they do not replace it.
 #[derive(Subcommand)]
 pub enum Command {
-    /// Consume events from JetStream, fold them into read models and serve HTTP
-    /// (/metrics, /healthz, /readyz, /api/v1/months/{YYYY-MM}, /api/v1/reports/monthly/{YYYY-MM}).
-    /// Creates the NEIGHBOURHOOD_EVENTS and NEIGHBOURHOOD_REJECTED streams when missing.
+    /// Consume events from JetStream, fold them into read models and serve HTTP.
+    ///
+    /// HTTP: /metrics, /healthz, /readyz, /api/v1/months/{YYYY-MM},
+    /// /api/v1/reports/monthly/{YYYY-MM}. Creates the NEIGHBOURHOOD_EVENTS and
+    /// NEIGHBOURHOOD_REJECTED streams when missing. SIGTERM or Ctrl-C finishes the batch
+    /// in hand, flushes and exits 0.
     Serve(ServeArgs),
-    /// Validate an NDJSON file (one event per line; `-` for stdin) and publish each event
-    /// on neighbourhood.events.<lpa>.<type> with Nats-Msg-Id = event_id. Nothing is sent
+    /// Validate an NDJSON file and publish each event to JetStream.
+    ///
+    /// One event per line; `-` for stdin. Each event goes on
+    /// neighbourhood.events.<lpa>.<type> with Nats-Msg-Id = event_id. Nothing is sent
     /// if any line is invalid; every invalid line is listed with its number.
     Publish(PublishArgs),
     /// Write realistic, deterministic NDJSON events for the force to stdout.
+    ///
+    /// The same seed, dates and officer count give the same bytes.
     Simulate(SimulateArgs),
     /// Print the governance board's monthly report.
+    ///
+    /// From a running tracker with --server (or TRACKER_SERVER): the way to read while
+    /// `serve` runs, since sled allows one process per data directory. Otherwise from
+    /// the store in --data-dir, which `serve` must not be using. The month defaults to
+    /// the last closed one: the month before the Europe/London month of now (--as-of).
     Report(ReportArgs),
     /// Rebuild every read model from the stored event log (stop `serve` first).
     Rebuild(RebuildArgs),
-    /// Write the stored event log as NDJSON (grouped by LPA and entity): a backup that `publish` can
-    /// replay into a fresh broker and tracker (stop `serve` first).
+    /// Write the stored event log as NDJSON (stop `serve` first).
+    ///
+    /// Grouped by LPA and entity: a backup that `publish` can replay into a fresh broker
+    /// and tracker.
     Export(ExportArgs),
+    /// Check that a tracker answers 200 on /healthz: exit 0 if so, 1 otherwise.
+    ///
+    /// For a container's HEALTHCHECK (the image has no curl):
+    /// `abstraction-tracker probe` asks http://<TRACKER_HTTP_ADDR>/healthz, a listen
+    /// address of 0.0.0.0 or [::] being asked on loopback. Prints one line either way.
+    Probe(ProbeArgs),
 }
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Directory of the sled store (event log and read models). One process at a time.
-    #[arg(long, env = "TRACKER_DATA_DIR", default_value = "./tracker-data")]
-    pub data_dir: PathBuf,
-    /// Address for HTTP. Binds loopback by default; put a proxy in front to expose it.
-    #[arg(long, env = "TRACKER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-    pub http_addr: String,
-    #[command(flatten)]
-    pub reference: ReferenceArg,
     /// Stream replicas when creating the streams (3 on a JetStream cluster).
-    #[arg(long, default_value_t = 1)]
+    #[arg(
+        long,
+        env = "TRACKER_REPLICAS",
+        default_value_t = 1,
+        help_heading = "NATS"
+    )]
     pub replicas: usize,
     /// Durable consumer name; also names this projector's checkpoint.
-    #[arg(long, default_value = "abstraction-tracker")]
+    #[arg(
+        long,
+        env = "TRACKER_CONSUMER",
+        default_value = "abstraction-tracker",
+        help_heading = "NATS"
+    )]
     pub consumer: String,
     /// Subject filter: e.g. neighbourhood.events.dudley.> for a projector owning one LPA.
-    #[arg(long, default_value = "neighbourhood.events.>")]
+    #[arg(
+        long,
+        env = "TRACKER_FILTER",
+        default_value = "neighbourhood.events.>",
+        help_heading = "NATS"
+    )]
     pub filter: String,
-    /// Most messages folded into one durable store batch. Larger batches gain
-    /// little and make sled hold far more memory (docs/BENCHMARKS.md).
-    #[arg(long, default_value_t = 500)]
+    /// Directory of the sled store (event log and read models). One process at a time.
+    #[arg(
+        long,
+        env = "TRACKER_DATA_DIR",
+        default_value = "./tracker-data",
+        help_heading = "Storage"
+    )]
+    pub data_dir: PathBuf,
+    /// Most messages folded into one durable store batch.
+    ///
+    /// Larger batches gain little and make sled hold far more memory
+    /// (docs/BENCHMARKS.md).
+    #[arg(
+        long,
+        env = "TRACKER_BATCH",
+        default_value_t = 500,
+        help_heading = "Storage"
+    )]
     pub batch: usize,
+    /// Address for HTTP. Binds loopback by default; put a proxy in front to expose it.
+    #[arg(
+        long,
+        env = "TRACKER_HTTP_ADDR",
+        default_value = "127.0.0.1:8080",
+        help_heading = "HTTP"
+    )]
+    pub http_addr: String,
     /// Require `Authorization: Bearer <token>` on /api and /reports.
-    #[arg(long, env = "TRACKER_API_TOKEN", hide_env_values = true)]
+    ///
+    /// /metrics, /healthz and /readyz stay open.
+    #[arg(
+        long,
+        env = "TRACKER_API_TOKEN",
+        hide_env_values = true,
+        help_heading = "HTTP"
+    )]
     pub api_token: Option<String>,
-    /// The instant taken as now (RFC 3339, e.g. 2024-03-31T12:00:00Z); default: the
-    /// wall clock. /metrics exposes its Europe/London month and the 12 before it.
+    #[command(flatten)]
+    pub reference: ReferenceArg,
+    /// The instant taken as now; default: the wall clock.
+    ///
+    /// RFC 3339 with an offset, e.g. 2024-03-31T12:00:00Z. /metrics exposes its
+    /// Europe/London month and the 12 before it.
     #[arg(long, env = "TRACKER_AS_OF", value_name = "RFC3339", value_parser = parse_as_of)]
     pub as_of: Option<jiff::Timestamp>,
 }
@@ -135,13 +236,13 @@ pub struct PublishArgs {
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
-    /// Same seed, same bytes.
+    /// Seed of the generator: same seed, same bytes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// First day (YYYY-MM-DD, Europe/London).
     #[arg(long, default_value = "2024-01-01")]
     pub from: jiff::civil::Date,
-    /// Last day, inclusive.
+    /// Last day (YYYY-MM-DD), inclusive.
     #[arg(long, default_value = "2024-03-31")]
     pub to: jiff::civil::Date,
     /// Neighbourhood staff across the force.
@@ -153,32 +254,87 @@ pub struct SimulateArgs {
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The month, YYYY-MM.
-    #[arg(long)]
-    pub month: Month,
+    /// The month, YYYY-MM; default: the last closed month.
+    ///
+    /// The last closed month is the one before the Europe/London month of now, now
+    /// being --as-of when given, else the wall clock.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<Month>,
+    /// Output format: md and html for people, csv and json for machines.
     #[arg(long, value_enum, default_value_t = Format::Md)]
     pub format: Format,
+    /// The instant taken as now, for the default month; default: the wall clock.
+    ///
+    /// RFC 3339 with an offset, e.g. 2024-04-01T12:00:00Z (which makes March the
+    /// default month).
+    #[arg(long, env = "TRACKER_AS_OF", value_name = "RFC3339", value_parser = parse_as_of)]
+    pub as_of: Option<jiff::Timestamp>,
+    /// Ask a running tracker, e.g. http://127.0.0.1:8080 or https://tracker.example.
+    ///
+    /// The way to read while `serve` runs. --data-dir is then not used: the
+    /// TRACKER_DATA_DIR of the environment (set in the shipped image and pod) is
+    /// ignored, and --data-dir on the command line with --server is a usage error. A
+    /// --data-dir flag wins over a TRACKER_SERVER from the environment.
+    #[arg(
+        long,
+        env = "TRACKER_SERVER",
+        value_name = "URL",
+        value_parser = parse_http_url,
+        help_heading = "HTTP"
+    )]
+    pub server: Option<String>,
+    /// Bearer token for --server, when the tracker requires one.
+    #[arg(
+        long,
+        env = "TRACKER_API_TOKEN",
+        hide_env_values = true,
+        help_heading = "HTTP"
+    )]
+    pub api_token: Option<String>,
+    /// Longest wait for --server's whole answer, e.g. 30s, 2m.
+    ///
+    /// Covers connecting, TLS and reading the body: a server that accepts and never
+    /// answers fails the command after this long.
+    #[arg(
+        long,
+        env = "TRACKER_SERVER_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse_timeout,
+        help_heading = "HTTP"
+    )]
+    pub timeout: Duration,
+    /// CA certificates (PEM) that verify an https:// --server, instead of Mozilla's
+    /// roots: for a tracker behind a proxy with a private CA's certificate.
+    #[arg(
+        long,
+        env = "TRACKER_SERVER_CA",
+        value_name = "PEM",
+        help_heading = "HTTP"
+    )]
+    pub server_ca: Option<PathBuf>,
     /// Read the store directly (only while `serve` is not running on it).
+    ///
+    /// Not used with --server (see there).
     #[arg(
         long,
         env = "TRACKER_DATA_DIR",
         default_value = "./tracker-data",
-        conflicts_with = "server"
+        help_heading = "Storage"
     )]
     pub data_dir: PathBuf,
-    /// Ask a running tracker instead, e.g. http://127.0.0.1:8080.
-    #[arg(long)]
-    pub server: Option<String>,
-    /// Bearer token for --server, when the tracker requires one.
-    #[arg(long, env = "TRACKER_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
     #[command(flatten)]
     pub reference: ReferenceArg,
 }
 
 #[derive(clap::Args)]
 pub struct RebuildArgs {
-    #[arg(long, env = "TRACKER_DATA_DIR", default_value = "./tracker-data")]
+    /// Directory of the sled store to rebuild (`serve` must be stopped).
+    #[arg(
+        long,
+        env = "TRACKER_DATA_DIR",
+        default_value = "./tracker-data",
+        help_heading = "Storage"
+    )]
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub reference: ReferenceArg,
@@ -186,11 +342,47 @@ pub struct RebuildArgs {
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    #[arg(long, env = "TRACKER_DATA_DIR", default_value = "./tracker-data")]
+    /// Directory of the sled store to export (`serve` must be stopped).
+    #[arg(
+        long,
+        env = "TRACKER_DATA_DIR",
+        default_value = "./tracker-data",
+        help_heading = "Storage"
+    )]
     pub data_dir: PathBuf,
     /// Output file; standard output when absent.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ProbeArgs {
+    /// URL to ask; default: http://<--http-addr>/healthz.
+    #[arg(
+        long,
+        env = "TRACKER_PROBE_URL",
+        value_name = "URL",
+        value_parser = parse_http_url,
+        help_heading = "HTTP"
+    )]
+    pub url: Option<String>,
+    /// The address `serve` listens on; 0.0.0.0 and [::] are asked on loopback.
+    #[arg(
+        long,
+        env = "TRACKER_HTTP_ADDR",
+        default_value = "127.0.0.1:8080",
+        help_heading = "HTTP"
+    )]
+    pub http_addr: String,
+    /// Longest wait for the answer, e.g. 2s, 500ms.
+    #[arg(
+        long,
+        env = "TRACKER_PROBE_TIMEOUT",
+        default_value = "2s",
+        value_parser = parse_timeout,
+        help_heading = "HTTP"
+    )]
+    pub timeout: Duration,
 }
 
 /// `--as-of`: an RFC 3339 instant with an offset.
@@ -198,4 +390,81 @@ fn parse_as_of(s: &str) -> Result<jiff::Timestamp, String> {
     s.parse::<jiff::Timestamp>().map_err(|_| {
         format!("{s:?} is not an RFC 3339 time with an offset, e.g. 2024-03-31T12:00:00Z")
     })
+}
+
+/// `--server`, `--url`: an http:// or https:// URL.
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let scheme = s
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https") => Ok(s.to_owned()),
+        _ => Err(format!(
+            "{s:?} is not an http:// or https:// URL, e.g. http://127.0.0.1:8080"
+        )),
+    }
+}
+
+/// `--timeout`: a positive duration such as `2s`, `500ms`, `1m 30s`, or whole seconds.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration such as 2s, 500ms or 1m30s");
+    let d = match s.trim().parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let d: jiff::SignedDuration = s.trim().parse().map_err(|_| bad())?;
+            Duration::try_from(d).map_err(|_| bad())?
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("{s:?}: the timeout must be more than zero"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_need_a_scheme() {
+        assert!(parse_http_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_http_url("HTTPS://tracker.example").is_ok());
+        assert!(parse_http_url("127.0.0.1:8080").is_err());
+        assert!(parse_http_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn timeouts_are_friendly_durations_or_seconds() {
+        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_timeout("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("-2s").is_err());
+        assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn every_option_and_subcommand_has_help_and_a_one_line_summary() {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut missing = Vec::new();
+        for sub in cmd.get_subcommands() {
+            let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+            if about.is_empty() || about.contains('\n') {
+                missing.push(format!("{}: summary {about:?}", sub.get_name()));
+            }
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{} --{id}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -5,6 +5,7 @@
 mod args;
 mod client;
 mod export;
+mod probe;
 mod publish;
 mod rebuild;
 mod report;
@@ -14,9 +15,41 @@ mod simulate;
 pub use args::Cli;
 
 use args::{Command, LogFormat};
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+
+/// Parses the command line; on a usage error prints clap's message and exits 2.
+///
+/// Beyond clap's own checks: for `report`, flags decide over the environment between
+/// the store and a server. The shipped image and pod set `TRACKER_DATA_DIR`, so a
+/// data directory from the environment must not stop `report --server` (clap's
+/// `conflicts_with` counts environment values as given); `--data-dir` and `--server`
+/// both on the command line are a usage error; a `--data-dir` flag wins over a
+/// `TRACKER_SERVER` from the environment.
+pub fn parse() -> Cli {
+    let mut cmd = Cli::command();
+    let matches = cmd.get_matches_mut();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
+    if let (Command::Report(a), Some(("report", m))) = (&mut cli.command, matches.subcommand()) {
+        let flag = |id| m.value_source(id) == Some(ValueSource::CommandLine);
+        if flag("data_dir") && flag("server") {
+            let sub = cmd.find_subcommand_mut("report").expect("report exists");
+            sub.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--data-dir and --server cannot be used together: --data-dir reads the store \
+                 directly, --server asks a running tracker",
+            )
+            .exit();
+        }
+        if flag("data_dir") {
+            a.server = None;
+        }
+    }
+    cli
+}
 
 /// Runs the parsed command line. Exit status 0 on success; 1 with a one-line
 /// `error: ...` on stderr otherwise. (Argument errors never get here: clap reports
@@ -26,7 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -40,7 +73,28 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Report(a) => report::run(a),
         Command::Rebuild(a) => rebuild::run(a),
         Command::Export(a) => export::run(a),
+        Command::Probe(a) => probe::run(a),
     }
+}
+
+/// The error and its causes on one line, outermost first, joined by ": ". A cause
+/// whose text the message so far already contains is left out: an error that writes
+/// its source into its own message (thiserror's `{0}` with `#[from]`) would otherwise
+/// print it twice.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn init_logging(format: LogFormat) {
@@ -73,4 +127,31 @@ fn bar(len: u64, what: &str) -> ProgressBar {
         .expect("valid template"),
     );
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Wrapping {
+        #[error("storage error: {0}")]
+        Io(#[from] std::io::Error),
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(Wrapping::from(io)).context("opening the store");
+        assert_eq!(
+            one_line(&e),
+            "opening the store: storage error: disk on fire"
+        );
+    }
+
+    #[test]
+    fn distinct_causes_are_all_printed_on_one_line() {
+        let e = anyhow::anyhow!("no such file\n(os error 2)").context("reading x.json");
+        assert_eq!(one_line(&e), "reading x.json: no such file (os error 2)");
+    }
 }

@@ -4,20 +4,59 @@
 use super::args::ReportArgs;
 use super::client;
 use abstraction_tracker::app::figures;
+use abstraction_tracker::clock::Clock;
+use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::render;
 use abstraction_tracker::store::Store;
 use std::io::Write;
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
+    let month = a
+        .month
+        .unwrap_or_else(|| last_closed_month(Clock::from_as_of(a.as_of)));
     let body = match a.server {
-        Some(url) => client::fetch_report(&url, a.month, a.format, a.api_token.as_deref())?,
+        Some(url) => {
+            let options = client::Options {
+                timeout: a.timeout,
+                ca: a.server_ca.as_deref(),
+            };
+            client::fetch_report(&url, month, a.format, a.api_token.as_deref(), options)?
+        }
         None => {
             let reference = a.reference.load()?;
             let store = Store::open_existing(&a.data_dir)?;
-            let rep = figures::month(&store, &reference, a.month)?;
+            let rep = figures::month(&store, &reference, month)?;
             render::render(&rep, &reference, a.format)
         }
     };
     std::io::stdout().write_all(body.as_bytes())?;
     Ok(())
+}
+
+/// The month before the Europe/London month holding the clock's now.
+fn last_closed_month(clock: Clock) -> Month {
+    Month::containing(clock.now()).prev()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_month_is_the_one_before_now_in_london() {
+        let at = |s: &str| Clock::AsOf(s.parse().unwrap());
+        assert_eq!(
+            last_closed_month(at("2024-03-14T12:00:00Z")),
+            Month::new(2024, 2)
+        );
+        assert_eq!(
+            last_closed_month(at("2024-01-01T00:30:00Z")),
+            Month::new(2023, 12)
+        );
+        // 23:30 UTC on 31 May is 00:30 BST on 1 June: May has closed.
+        assert_eq!(
+            last_closed_month(at("2024-05-31T23:30:00Z")),
+            Month::new(2024, 5)
+        );
+    }
 }
