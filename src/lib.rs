@@ -19,8 +19,8 @@
 //! - [`tools`]: `publish`, `simulate`, `export`; [`nats`]: connecting with credentials;
 //!   [`clock`]: the one "now" (`--as-of`, else the wall clock).
 //!
-//! The binary's `src/cli/` (clap arguments, each command's wiring, the report client)
-//! sits on top of all of these; `main.rs` parses and calls `cli::run`.
+//! The binary's `src/cli/` (clap arguments, each command's wiring, the report client,
+//! `probe`) sits on top of all of these; `main.rs` parses and calls `cli::run`.
 
 pub mod app;
 pub mod clock;
