@@ -74,7 +74,8 @@ pub enum Command {
     /// Validate an NDJSON file (one event per line; `-` for stdin) and publish each event
     /// on neighbourhood.events.<lpa>.<type> with Nats-Msg-Id = event_id. Nothing is sent
     /// if any line is invalid (unless --skip-invalid); invalid lines are listed with their
-    /// numbers.
+    /// numbers. Lines are checked by the tracker's own rules, times against this machine's
+    /// clock; the input is streamed (read twice), never held in memory.
     Publish(PublishArgs),
     /// Write realistic, deterministic NDJSON events for the force to stdout.
     Simulate(SimulateArgs),
