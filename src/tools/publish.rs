@@ -312,3 +312,109 @@ fn raw_subject(l: &[u8]) -> (String, Option<String>) {
         .to_string();
     (subject_for(&lpa, &kind), field("event_id"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::reference::Reference;
+    use crate::tools::simulate::{simulate, SimConfig};
+
+    fn simulated() -> Vec<u8> {
+        let cfg = SimConfig {
+            seed: 5,
+            from: "2024-03-04".parse().unwrap(),
+            to: "2024-03-05".parse().unwrap(),
+            officers: 30,
+        };
+        let mut out = Vec::new();
+        simulate(&cfg, &Reference::west_midlands(), &mut out, &mut |_, _| {}).unwrap();
+        out
+    }
+
+    fn now() -> i64 {
+        "2024-03-06T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    }
+
+    /// The cheap parse of the publishing pass names the same subject and id as the full
+    /// validation, for every kind of event the simulation writes.
+    #[test]
+    fn the_cheap_head_agrees_with_the_full_decode() {
+        let v = Validator::new(Reference::west_midlands());
+        let text = simulated();
+        let mut lines = Lines::new(&text[..], MAX_EVENT_BYTES + 1);
+        let mut n = 0;
+        while let Some(Line::Text(_, l)) = lines.next_line().unwrap() {
+            let env = v.decode_published(l, now()).unwrap();
+            let want = (
+                subject_for(&env.lpa, env.event_type().as_str()),
+                Some(env.event_id.to_string()),
+            );
+            assert_eq!(head(l), Some(want));
+            n += 1;
+        }
+        assert!(n > 50, "{n} lines");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_read_as_the_validator_reads_it() {
+        let v = Validator::new(Reference::west_midlands());
+        let text = simulated();
+        let first = text.split(|b| *b == b'\n').next().unwrap();
+        let s = std::str::from_utf8(first).unwrap();
+        let twice = s.replacen('{', "{\"lpa\":\"walsall\",", 1);
+        // serde_json keeps the last value of a repeated key, and so does the validator.
+        let env = v.decode_published(twice.as_bytes(), now()).unwrap();
+        assert_ne!(env.lpa, "walsall");
+        let want = subject_for(&env.lpa, env.event_type().as_str());
+        assert_eq!(head(twice.as_bytes()).unwrap().0, want);
+    }
+
+    #[test]
+    fn validation_keeps_line_numbers_not_lines() {
+        let v = Validator::new(Reference::west_midlands());
+        let text = simulated();
+        let good: Vec<&[u8]> = text.split(|b| *b == b'\n').take(3).collect();
+        let far = std::str::from_utf8(good[2])
+            .unwrap()
+            .replace("\"2024-", "\"2099-");
+        let big = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_EVENT_BYTES));
+        let mut input = Vec::new();
+        for l in [
+            good[0],
+            b"{not json",
+            b"",
+            far.as_bytes(),
+            big.as_bytes(),
+            good[1],
+        ] {
+            input.extend_from_slice(l);
+            input.extend_from_slice(b"\r\n");
+        }
+        let mut read = 0;
+        let checked = validate(&v, now(), &input[..], 2, |n| read += n).unwrap();
+        assert_eq!(read, input.len() as u64, "progress covers every byte");
+        assert_eq!(checked.lines, 5);
+        assert_eq!(checked.last_line, 6);
+        assert_eq!(checked.refused, vec![2, 4, 5]);
+        assert_eq!(checked.valid(), 2);
+        let codes: Vec<_> = checked
+            .errors
+            .iter()
+            .map(|e| (e.line, e.rejection.code))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (2, RejectCode::InvalidJson),
+                (4, RejectCode::ImplausibleTime)
+            ],
+            "only the first two reasons are kept"
+        );
+        let all = validate(&v, now(), &input[..], 10, |_| {}).unwrap();
+        assert_eq!(all.errors[2].rejection.code, RejectCode::TooLarge);
+        assert_eq!(all.errors[2].line, 5);
+    }
+}
