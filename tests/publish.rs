@@ -182,3 +182,50 @@ async fn no_validate_sends_every_line_as_it_is() {
     let (out, err) = publish(&nats.url(), &["--no-validate", "--skip-invalid", "-"], None);
     assert_eq!(out.status.code(), Some(2), "the two conflict: {err}");
 }
+
+/// The publishing pass sends only what the validating pass saw: a line past the last
+/// validated one (the file grew in between) stops it, and so does a line that no longer
+/// parses where a valid one was.
+#[tokio::test]
+async fn the_publishing_pass_sends_nothing_that_was_not_validated() {
+    use abstraction_tracker::tools::publish::{send, validate, Mode};
+    let (_nats, js) = broker().await;
+    let validator = abstraction_tracker::wire::decode::Validator::new(
+        abstraction_tracker::domain::reference::Reference::west_midlands(),
+    );
+    let lines = simulated("2024-03-04", "2024-03-05", 20, 3);
+    let first = [lines[0].clone(), b"\n".to_vec()].concat();
+    let now = abstraction_tracker::clock::Clock::Wall
+        .now()
+        .as_millisecond();
+    let checked = validate(&validator, now, &first[..], 10, |_| {}).unwrap();
+    assert_eq!(checked.valid(), 1);
+
+    let grown = [first.clone(), lines[1].clone()].concat();
+    let err = send(&js, &grown[..], Mode::Validated(&checked), |_| {})
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+    assert_eq!(stream_ids(&js).await.len(), 1, "the validated line only");
+
+    let err = send(&js, &b"{not json\n"[..], Mode::Validated(&checked), |_| {})
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("file changed"), "{err:#}");
+    assert_eq!(stream_ids(&js).await.len(), 1);
+}
+
+/// Refused lines are listed up to a cap, then counted; validation needs no broker.
+#[test]
+fn a_long_list_of_refused_lines_is_capped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.ndjson");
+    std::fs::write(&path, "{not json\n".repeat(60)).unwrap();
+    let (out, err) = publish("nats://127.0.0.1:1", &[path.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.ndjson:50: invalid_json"), "{err}");
+    assert!(!err.contains("bad.ndjson:51:"), "{err}");
+    assert!(err.contains("and 10 more"), "{err}");
+    assert!(err.contains("60 invalid line(s)"), "{err}");
+    assert!(!err.contains("connect"), "refused before connecting: {err}");
+}
