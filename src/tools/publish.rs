@@ -8,8 +8,10 @@
 //! from a file with a bad line unless the caller chooses to skip it, and memory does
 //! not grow with the file ([`Lines`]).
 
+mod input;
 mod lines;
 
+pub use input::Input;
 pub use lines::{Line, Lines, Tee};
 
 use crate::clock::Clock;
