@@ -118,7 +118,9 @@ pub enum Command {
     ///
     /// One event per line; `-` for stdin. Each event goes on
     /// neighbourhood.events.<lpa>.<type> with Nats-Msg-Id = event_id. Nothing is sent
-    /// if any line is invalid; every invalid line is listed with its number.
+    /// if any line is invalid (unless --skip-invalid); invalid lines are listed with
+    /// their numbers. Lines are checked by the tracker's own rules, times against this
+    /// machine's clock; the input is streamed (read twice), never held in memory.
     Publish(PublishArgs),
     /// Write realistic, deterministic NDJSON events for the force to stdout.
     ///
@@ -223,15 +225,24 @@ pub struct ServeArgs {
 
 #[derive(clap::Args)]
 pub struct PublishArgs {
-    /// NDJSON file, or `-` for standard input.
+    /// NDJSON file, or `-` for standard input. Standard input (or a pipe given by name)
+    /// is copied to an unnamed temporary file in $TMPDIR while it is validated, so that
+    /// it too is published only once every line has passed: it needs that much disk,
+    /// not memory.
     pub file: String,
     #[command(flatten)]
     pub nats: NatsArgs,
     #[command(flatten)]
     pub reference: ReferenceArg,
     /// Send lines as they are, without local validation (to exercise the rejected stream).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_invalid")]
     pub no_validate: bool,
+    /// Publish the valid lines of a file that has invalid ones, instead of nothing. The
+    /// invalid lines are still listed, and the exit status is still 1: events are missing
+    /// from the board's figures until they are fixed. Re-publishing the corrected whole
+    /// file is then safe (the tracker keeps one copy per event_id).
+    #[arg(long)]
+    pub skip_invalid: bool,
 }
 
 #[derive(clap::Args)]

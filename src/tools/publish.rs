@@ -1,14 +1,29 @@
 //! `publish`: validates an NDJSON file locally, then publishes each event on its
 //! subject (`neighbourhood.events.<lpa>.<type>`) with `Nats-Msg-Id` set to its
 //! `event_id`, pipelining PubAcks through a [`Window`].
+//!
+//! Two streaming passes, neither holding the file: [`validate`] decodes each line once
+//! and keeps only the numbers of the refused lines; [`send`] then re-reads the bytes and
+//! publishes them, taking subject and id from a cheap parse. So nothing is published
+//! from a file with a bad line unless the caller chooses to skip it, and memory does
+//! not grow with the file ([`Lines`]).
 
-use crate::domain::reject::Rejection;
-use crate::wire::decode::Validator;
+mod input;
+mod lines;
+
+pub use input::Input;
+pub use lines::{Line, Lines, Tee};
+
+use crate::clock::Clock;
+use crate::domain::reject::{RejectCode, Rejection};
+use crate::wire::decode::{Validator, MAX_EVENT_BYTES};
 use crate::wire::subject::subject_for;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, context::PublishAckFuture, context::PublishError};
 use async_nats::jetstream::{message::PublishMessage, publish::PublishAck};
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::io::BufRead;
 
 /// JetStream publishes with up to `size` PubAcks in flight, awaited oldest first. The
 /// client caps the acks it tracks and would wait for ever for a permit if none were
@@ -64,7 +79,7 @@ impl<'a, T> Window<'a, T> {
 /// A line that failed local validation.
 #[derive(Debug)]
 pub struct LineError {
-    pub line: usize,
+    pub line: u64,
     pub rejection: Rejection,
 }
 
@@ -75,37 +90,107 @@ pub struct PublishSummary {
     pub duplicates: u64,
 }
 
-/// Non-empty lines with their 1-based line numbers.
-pub fn lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    text.split(|b| *b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+/// What the validating pass keeps of a file: counts and line numbers, never lines.
+#[derive(Debug, Default)]
+pub struct Validation {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// The number of the last non-blank line: the publishing pass sends nothing after it
+    /// (a file that grew in between is refused, not half-checked).
+    pub last_line: u64,
+    /// Every refused line's number, ascending: 8 bytes per refused line, nothing per
+    /// valid one.
+    pub refused: Vec<u64>,
+    /// The first refused lines with their reasons (as many as asked for).
+    pub errors: Vec<LineError>,
 }
 
-/// Every invalid line, so a publisher can fix the file in one go.
-pub fn validate(validator: &Validator, text: &[u8]) -> Vec<LineError> {
-    lines(text)
-        .filter_map(|(line, l)| {
-            validator
-                .decode(l)
-                .err()
-                .map(|rejection| LineError { line, rejection })
-        })
-        .collect()
+impl Validation {
+    pub fn valid(&self) -> u64 {
+        self.lines - self.refused.len() as u64
+    }
 }
 
-/// Publishes every line. With `validator`, lines are decoded for their subject; without
-/// (raw mode, for exercising the rejection path), the subject is read best-effort.
-pub async fn publish(
+/// Longest line sent in raw mode (`--no-validate`); longer ones stop the run. Past
+/// 64 KiB the tracker rejects a message as `too_large` anyway; this bound only keeps
+/// the line buffer small while still letting such messages reach the rejected stream.
+pub const RAW_MAX_LINE: usize = 8 << 20;
+
+/// The validating pass: reads `input` a line at a time (memory flat), decodes each line
+/// once with the tracker's own rules, times judged against `now_ms` (the publisher's
+/// clock, CONTRACT section 9), and keeps only which lines were refused, with the
+/// reasons of the first `listed`. `progress` gets the bytes read since its last call.
+pub fn validate<R: BufRead>(
+    validator: &Validator,
+    now_ms: i64,
+    input: R,
+    listed: usize,
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<Validation> {
+    let mut lines = Lines::new(input, MAX_EVENT_BYTES + 1);
+    let mut out = Validation::default();
+    let mut reported = 0;
+    loop {
+        let refused = match lines.next_line()? {
+            None => break,
+            Some(Line::Text(n, l)) => (n, validator.decode_published(l, now_ms).err()),
+            Some(Line::TooLong(n, len)) => (
+                n,
+                Some(Rejection::new(
+                    RejectCode::TooLarge,
+                    format!("message is {len} bytes; the limit is {MAX_EVENT_BYTES}"),
+                )),
+            ),
+        };
+        let (n, refused) = refused;
+        out.lines += 1;
+        out.last_line = n;
+        if let Some(rejection) = refused {
+            out.refused.push(n);
+            if out.errors.len() < listed {
+                out.errors.push(LineError { line: n, rejection });
+            }
+        }
+        let read = lines.bytes_read();
+        progress(read - reported);
+        reported = read;
+    }
+    Ok(out)
+}
+
+/// How the publishing pass treats the lines it reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// Lines already passed by [`validate`] on the same bytes: the refused ones are
+    /// skipped, and each other line's subject and `Nats-Msg-Id` are read with a cheap
+    /// parse of three fields, not a second validation.
+    Validated(&'a Validation),
+    /// Lines sent as they are (`--no-validate`), subject read best-effort, to exercise
+    /// the tracker's rejected stream.
+    Raw,
+}
+
+/// The publishing pass: reads `input` a line at a time and publishes each line's bytes
+/// as they are, pipelining PubAcks. `progress` gets the events confirmed since its last
+/// call.
+pub async fn send<R: BufRead>(
     js: &jetstream::Context,
-    validator: Option<&Validator>,
-    text: &[u8],
+    input: R,
+    mode: Mode<'_>,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<PublishSummary> {
+    let max = match mode {
+        Mode::Validated(_) => MAX_EVENT_BYTES + 1,
+        Mode::Raw => RAW_MAX_LINE,
+    };
+    let mut lines = Lines::new(input, max);
+    let mut refused = match mode {
+        Mode::Validated(v) => v.refused.iter().peekable(),
+        Mode::Raw => [].iter().peekable(),
+    };
     let mut window = Window::new(js, 512);
     let mut summary = PublishSummary::default();
-    let mut settle = |(line, ack): Settled<usize>| -> anyhow::Result<()> {
+    let mut settle = |(line, ack): Settled<u64>| -> anyhow::Result<()> {
         let ack = ack.with_context(|| format!("line {line}: broker did not confirm"))?;
         if ack.duplicate {
             summary.duplicates += 1;
@@ -115,20 +200,34 @@ pub async fn publish(
         progress(1);
         Ok(())
     };
-    for (line, l) in lines(text) {
-        let (subject, id) = match validator.map(|v| v.decode(l)) {
-            Some(Ok(env)) => (
-                subject_for(&env.lpa, env.event_type().as_str()),
-                Some(env.event_id),
-            ),
-            Some(Err(r)) => anyhow::bail!("line {line}: {r}"),
-            None => raw_subject(l),
+    let changed = |n: u64| {
+        anyhow::anyhow!(
+            "line {n} is not the line that was validated: the file changed while publishing"
+        )
+    };
+    while let Some(line) = lines.next_line()? {
+        let n = line.number();
+        if let Mode::Validated(v) = mode {
+            if n > v.last_line {
+                return Err(changed(n));
+            }
+            if refused.next_if_eq(&&n).is_some() {
+                continue;
+            }
+        }
+        let (l, (subject, id)) = match (line, mode) {
+            (Line::Text(_, l), Mode::Validated(_)) => (l, head(l).ok_or_else(|| changed(n))?),
+            (Line::Text(_, l), Mode::Raw) => (l, raw_subject(l)),
+            (Line::TooLong(_, _), Mode::Validated(_)) => return Err(changed(n)),
+            (Line::TooLong(_, len), Mode::Raw) => {
+                anyhow::bail!("line {n}: {len} bytes; publish sends at most {RAW_MAX_LINE}")
+            }
         };
         let payload = bytes::Bytes::copy_from_slice(l);
         let settled = window
-            .send(line, subject, payload, id.as_deref())
+            .send(n, subject, payload, id.as_deref())
             .await
-            .with_context(|| format!("line {line}: publishing (does the stream NEIGHBOURHOOD_EVENTS exist? `serve` creates it)"))?;
+            .with_context(|| format!("line {n}: publishing (does the stream NEIGHBOURHOOD_EVENTS exist? `serve` creates it)"))?;
         if let Some(settled) = settled {
             settle(settled)?;
         }
@@ -137,6 +236,60 @@ pub async fn publish(
         settle(settled)?;
     }
     Ok(summary)
+}
+
+/// Validates every line of `text`, then publishes them all, or none if a line is
+/// refused; without `validator`, sends the lines as they are. (The command line streams
+/// a file through [`validate`] and [`send`]; this is the same for bytes in memory.)
+pub async fn publish(
+    js: &jetstream::Context,
+    validator: Option<&Validator>,
+    text: &[u8],
+    progress: impl FnMut(u64),
+) -> anyhow::Result<PublishSummary> {
+    let Some(validator) = validator else {
+        return send(js, text, Mode::Raw, progress).await;
+    };
+    let now_ms = Clock::Wall.now().as_millisecond();
+    let checked = validate(validator, now_ms, text, 1, |_| {})?;
+    if let Some(e) = checked.errors.first() {
+        anyhow::bail!(
+            "line {}: {} ({} invalid line(s); nothing was published)",
+            e.line,
+            e.rejection,
+            checked.refused.len()
+        );
+    }
+    send(js, text, Mode::Validated(&checked), progress).await
+}
+
+/// The subject and event id of a line that passed validation, from its `event_id`,
+/// `type` and `lpa` only (the rest is skipped, not checked). `None` if they cannot be
+/// read; a key given twice (which the validator reads as its last value) falls back to
+/// a full JSON parse with the same reading.
+fn head(l: &[u8]) -> Option<(String, Option<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        event_id: Cow<'a, str>,
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        #[serde(borrow)]
+        lpa: Cow<'a, str>,
+    }
+    let (id, kind, lpa) = match serde_json::from_slice::<Head>(l) {
+        Ok(h) => (
+            h.event_id.into_owned(),
+            h.kind.into_owned(),
+            h.lpa.into_owned(),
+        ),
+        Err(_) => {
+            let v: serde_json::Value = serde_json::from_slice(l).ok()?;
+            let f = |k: &str| v.get(k)?.as_str().map(str::to_owned);
+            (f("event_id")?, f("type")?, f("lpa")?)
+        }
+    };
+    Some((subject_for(&lpa, &kind), Some(id)))
 }
 
 fn raw_subject(l: &[u8]) -> (String, Option<String>) {
@@ -165,11 +318,105 @@ fn raw_subject(l: &[u8]) -> (String, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::reference::Reference;
+    use crate::tools::simulate::{simulate, SimConfig};
+
+    fn simulated() -> Vec<u8> {
+        let cfg = SimConfig {
+            seed: 5,
+            from: "2024-03-04".parse().unwrap(),
+            to: "2024-03-05".parse().unwrap(),
+            officers: 30,
+        };
+        let mut out = Vec::new();
+        simulate(&cfg, &Reference::west_midlands(), &mut out, &mut |_, _| {}).unwrap();
+        out
+    }
+
+    fn now() -> i64 {
+        "2024-03-06T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    }
+
+    /// The cheap parse of the publishing pass names the same subject and id as the full
+    /// validation, for every kind of event the simulation writes.
+    #[test]
+    fn the_cheap_head_agrees_with_the_full_decode() {
+        let v = Validator::new(Reference::west_midlands());
+        let text = simulated();
+        let mut lines = Lines::new(&text[..], MAX_EVENT_BYTES + 1);
+        let mut n = 0;
+        while let Some(Line::Text(_, l)) = lines.next_line().unwrap() {
+            let env = v.decode_published(l, now()).unwrap();
+            let want = (
+                subject_for(&env.lpa, env.event_type().as_str()),
+                Some(env.event_id.to_string()),
+            );
+            assert_eq!(head(l), Some(want));
+            n += 1;
+        }
+        assert!(n > 50, "{n} lines");
+    }
 
     #[test]
-    fn lines_are_numbered_from_one_and_blank_lines_skipped() {
-        let text = b"a\n\n  \nb\r\n";
-        let got: Vec<_> = lines(text).collect();
-        assert_eq!(got, vec![(1, &b"a"[..]), (4, &b"b"[..])]);
+    fn a_key_given_twice_is_read_as_the_validator_reads_it() {
+        let v = Validator::new(Reference::west_midlands());
+        let text = simulated();
+        let first = text.split(|b| *b == b'\n').next().unwrap();
+        let s = std::str::from_utf8(first).unwrap();
+        let twice = s.replacen('{', "{\"lpa\":\"walsall\",", 1);
+        // serde_json keeps the last value of a repeated key, and so does the validator.
+        let env = v.decode_published(twice.as_bytes(), now()).unwrap();
+        assert_ne!(env.lpa, "walsall");
+        let want = subject_for(&env.lpa, env.event_type().as_str());
+        assert_eq!(head(twice.as_bytes()).unwrap().0, want);
+    }
+
+    #[test]
+    fn validation_keeps_line_numbers_not_lines() {
+        let v = Validator::new(Reference::west_midlands());
+        let text = simulated();
+        let good: Vec<&[u8]> = text.split(|b| *b == b'\n').take(3).collect();
+        let far = std::str::from_utf8(good[2])
+            .unwrap()
+            .replace("\"2024-", "\"2099-");
+        let big = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_EVENT_BYTES));
+        let mut input = Vec::new();
+        for l in [
+            good[0],
+            b"{not json",
+            b"",
+            far.as_bytes(),
+            big.as_bytes(),
+            good[1],
+        ] {
+            input.extend_from_slice(l);
+            input.extend_from_slice(b"\r\n");
+        }
+        let mut read = 0;
+        let checked = validate(&v, now(), &input[..], 2, |n| read += n).unwrap();
+        assert_eq!(read, input.len() as u64, "progress covers every byte");
+        assert_eq!(checked.lines, 5);
+        assert_eq!(checked.last_line, 6);
+        assert_eq!(checked.refused, vec![2, 4, 5]);
+        assert_eq!(checked.valid(), 2);
+        let codes: Vec<_> = checked
+            .errors
+            .iter()
+            .map(|e| (e.line, e.rejection.code))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (2, RejectCode::InvalidJson),
+                (4, RejectCode::ImplausibleTime)
+            ],
+            "only the first two reasons are kept"
+        );
+        let all = validate(&v, now(), &input[..], 10, |_| {}).unwrap();
+        assert_eq!(all.errors[2].rejection.code, RejectCode::TooLarge);
+        assert_eq!(all.errors[2].line, 5);
     }
 }
