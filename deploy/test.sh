@@ -64,7 +64,8 @@ if [ -d deploy/prometheus/rules ]; then
   promtool test rules deploy/prometheus/tests/*.yml
 fi
 
-NATS_TESTS=(event_model faults metrics nats_security openapi pipeline prometheus_stack python_publisher rejections)
+# Every test file that starts a broker (through tests/common): none is forgotten.
+mapfile -t NATS_TESTS < <(grep -l 'NatsServer\|Tracker::start\|TrackerProcess' tests/*.rs | xargs -n1 basename | sed 's/\.rs$//')
 echo "== tests (nats-server $("$(command -v nats-server || echo /usr/sbin/nats-server)" --version 2>&1))"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
