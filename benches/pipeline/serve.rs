@@ -135,7 +135,17 @@ pub(crate) fn read_breakdown(
         ),
         t.median,
     ));
-    let latest: Vec<Month> = all.iter().rev().take(13).copied().collect();
+    // The scrape's window, as-of the latest month held: it and the 12 before it.
+    let latest: Vec<Month> = match all.iter().next_back() {
+        Some(&last) => {
+            let first = (0..12).fold(last, |m, _| m.prev());
+            all.iter()
+                .filter(|m| (first..=last).contains(*m))
+                .copied()
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let t = sample(10, || {
         for l in &lpas {
             for m in &latest {
@@ -146,7 +156,7 @@ pub(crate) fn read_breakdown(
     })?;
     out.push((
         format!(
-            "scrape: the 13 latest months ({} LpaMonth gets)",
+            "scrape: the window's months ({} LpaMonth gets)",
             lpas.len() * latest.len()
         ),
         t.median,
