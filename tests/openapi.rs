@@ -184,12 +184,7 @@ async fn fetch(url: &str, token: Option<&str>) -> Answer {
     let url = url.to_string();
     let token = token.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .new_agent();
-        let mut req = agent.get(&url);
+        let mut req = agent().get(&url);
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }

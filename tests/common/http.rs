@@ -2,22 +2,24 @@
 
 use std::time::{Duration, Instant};
 
+/// The tests' HTTP client: every status is an answer, not an error; 10 s at most.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent()
+}
+
 /// GET returning (status, body); never errors on HTTP status.
 pub async fn get(url: &str) -> (u16, String) {
     let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .new_agent();
-        match agent.get(&url).call() {
-            Ok(mut r) => (
-                r.status().as_u16(),
-                r.body_mut().read_to_string().unwrap_or_default(),
-            ),
-            Err(_) => (0, String::new()),
-        }
+    tokio::task::spawn_blocking(move || match agent().get(&url).call() {
+        Ok(mut r) => (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(_) => (0, String::new()),
     })
     .await
     .unwrap()
