@@ -25,6 +25,11 @@ impl Clock {
             Clock::AsOf(t) => *t,
         }
     }
+
+    /// The as-of day: the Europe/London day holding now.
+    pub fn day(&self) -> crate::domain::calendar::Day {
+        crate::domain::calendar::day_containing_ms(self.now().as_millisecond())
+    }
 }
 
 #[cfg(test)]

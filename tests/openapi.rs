@@ -679,6 +679,7 @@ fn cell(
 ) -> AbstractedCell {
     AbstractedCell {
         month,
+        day: abstraction_tracker::domain::calendar::first_day(month),
         sector: sector.into(),
         key: AbstractionKey {
             reason: reason.into(),
@@ -724,6 +725,7 @@ fn a_report_exercising_every_branch_validates_and_drift_does_not() {
     this.open = 2;
     let inputs = vec![
         LpaInputs {
+            days: None,
             lpa: "dudley".into(),
             this: this.clone(),
             prev: lpa_month(100, 2, "court"),

@@ -107,6 +107,7 @@ fn month_data(rng: &mut Rng, month: Month, officers: i64, ratio: f64) -> LpaMont
                 }
                 let cell = AbstractedCell {
                     month,
+                    day: abstraction_tracker::domain::calendar::first_day(month),
                     sector: String::new(),
                     key: AbstractionKey {
                         reason: reason.into(),
@@ -193,6 +194,7 @@ fn realistic_report(reference: &Reference) -> MonthReport {
                 .filter(|&c| c > 0)
                 .collect();
             LpaInputs {
+                days: None,
                 lpa: lpa.into(),
                 sectors: sectors(&mut rng, reference, lpa, &this),
                 this,

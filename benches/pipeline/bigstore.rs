@@ -307,7 +307,7 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
         let now = Instant::now();
         let month = report_month(&store, &reference, max_shift_start)?;
         let report = sample(5, || {
-            figures::month(&store, &reference, month)?;
+            figures::month(&store, &reference, month, serve::mid_month(month))?;
             Ok(())
         })?;
         // The scrape's window ends at the latest month simulated so far.

@@ -1,17 +1,20 @@
 //! Gathers a month's report inputs from the store and hands them to the pure
 //! `domain::report`; shared by the HTTP API and the `report` command.
 
-use crate::domain::calendar::Month;
+use crate::domain::calendar::{month_of, Day, Month};
 use crate::domain::reference::Reference;
 use crate::domain::report::{month_report, LpaInputs, MonthReport};
 use crate::store::{Store, StoreError};
 
+/// A month's report; `as_of` is the clock's local day, and the month holding it is in
+/// progress.
 pub fn month(
     store: &Store,
     reference: &Reference,
     month: Month,
+    as_of: Day,
 ) -> Result<MonthReport, StoreError> {
-    let (inputs, rejected) = inputs(store, reference, month)?;
+    let (inputs, rejected) = inputs(store, reference, month, as_of)?;
     Ok(month_report(reference, month, &inputs, &rejected))
 }
 
@@ -23,7 +26,9 @@ pub fn inputs(
     store: &Store,
     reference: &Reference,
     month: Month,
+    as_of: Day,
 ) -> Result<MonthInputs, StoreError> {
+    let in_progress = month_of(as_of) == month;
     let mut inputs = Vec::with_capacity(reference.lpas.len());
     for l in &reference.lpas {
         let lpa = l.code.as_str();
@@ -42,6 +47,10 @@ pub fn inputs(
             sectors: store.sectors(lpa, month)?,
             officer_counts: store.officer_counts(lpa, month)?,
             trend,
+            days: match in_progress {
+                true => Some((as_of, store.lpa_days(lpa, month)?)),
+                false => None,
+            },
         });
     }
     let rejected = store.rejected_counts(month)?;

@@ -168,10 +168,13 @@ async fn month_report(
     month: Month,
 ) -> Result<crate::domain::report::MonthReport, ApiError> {
     let (store, reference) = (s.store.clone(), s.reference.clone());
-    tokio::task::spawn_blocking(move || crate::app::figures::month(&store, &reference, month))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    let as_of = s.metrics.clock().day();
+    tokio::task::spawn_blocking(move || {
+        crate::app::figures::month(&store, &reference, month, as_of)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn month(State(s): State<AppState>, Path(m): Path<String>) -> Result<Response, ApiError> {

@@ -10,7 +10,8 @@
 //! natively, and its `Collector` trait is all we need for scrape-time gauges.
 
 use crate::clock::Clock;
-use crate::domain::calendar::Month;
+use crate::domain::calendar::{month_of, Month};
+use crate::domain::progress::in_progress;
 use crate::domain::reference::Reference;
 use crate::domain::report::month_ratio;
 use crate::ingest::{BatchStats, IngestObserver};
@@ -38,9 +39,15 @@ pub struct Metrics {
     last_sequence: IntGauge,
     pending: IntGauge,
     filters_loaded: Gauge,
+    clock: Clock,
 }
 
 impl Metrics {
+    /// The tracker's clock (the API's month in progress is the one holding its day).
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     pub fn new(store: Store, reference: Arc<Reference>, clock: Clock) -> Metrics {
         let registry = Registry::new();
         let events = IntCounterVec::new(
@@ -134,6 +141,7 @@ impl Metrics {
             last_sequence,
             pending,
             filters_loaded,
+            clock,
         }
     }
 
@@ -195,6 +203,9 @@ struct Families {
     open: GaugeVec,
     store_size: GaugeVec,
     stored_events: GaugeVec,
+    to_date: GaugeVec,
+    forecast: GaugeVec,
+    budget_spent: GaugeVec,
 }
 
 impl Families {
@@ -235,15 +246,33 @@ impl Families {
                 "Events in the append-only event log.",
                 &[],
             ),
+            to_date: gauge(
+                "neighbourhood_abstraction_ratio_to_date",
+                "The as-of month only: counted abstracted over rostered time from the 1st to the start of the as-of day.",
+                &["lpa", "month"],
+            ),
+            forecast: gauge(
+                "neighbourhood_abstraction_forecast_ratio",
+                "The as-of month only: forecast ratio (abstracted to date, planned for the rest, unplanned at the rate to date) over the month's roster.",
+                &["lpa", "month"],
+            ),
+            budget_spent: gauge(
+                "neighbourhood_abstraction_budget_spent_ratio",
+                "The as-of month only: abstracted hours to date over the budget (target ratio x the month's rostered hours).",
+                &["lpa", "month"],
+            ),
         }
     }
 
     /// In exposition order.
-    fn all(&self) -> [&GaugeVec; 7] {
+    fn all(&self) -> [&GaugeVec; 10] {
         [
             &self.rostered,
             &self.abstracted,
             &self.ratio,
+            &self.to_date,
+            &self.forecast,
+            &self.budget_spent,
             &self.target,
             &self.open,
             &self.store_size,
@@ -263,7 +292,8 @@ impl ReadModelCollector {
     }
 
     fn fill(&self, f: &Families) -> Result<(), crate::store::StoreError> {
-        let as_of = Month::containing(self.clock.now());
+        let day = self.clock.day();
+        let as_of = month_of(day);
         let first = (0..MONTHS_BEFORE).fold(as_of, |m, _| m.prev());
         let window: Vec<Month> = self.store.months()?.range(first..=as_of).copied().collect();
         for l in &self.reference.lpas {
@@ -291,6 +321,21 @@ impl ReadModelCollector {
                     f.ratio.with_label_values(&[&l.code, &month]).set(ratio);
                 }
             }
+            if !lm_is_empty_month(&window, as_of) {
+                let days = self.store.lpa_days(&l.code, as_of)?;
+                let p = in_progress(&self.reference, l.target_ratio, day, &days);
+                let month = as_of.to_string();
+                let labels = [l.code.as_str(), month.as_str()];
+                for (g, v) in [
+                    (&f.to_date, p.abstraction_ratio_to_date),
+                    (&f.forecast, p.forecast_ratio),
+                    (&f.budget_spent, p.budget_spent_ratio),
+                ] {
+                    if let Some(v) = v {
+                        g.with_label_values(&labels).set(v);
+                    }
+                }
+            }
         }
         f.store_size
             .with_label_values::<&str>(&[])
@@ -300,6 +345,11 @@ impl ReadModelCollector {
             .set(self.store.log_len()? as f64);
         Ok(())
     }
+}
+
+/// No store month holds the as-of month: it has no figures to show in progress.
+fn lm_is_empty_month(window: &[Month], as_of: Month) -> bool {
+    window.last() != Some(&as_of)
 }
 
 impl Collector for ReadModelCollector {

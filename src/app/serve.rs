@@ -37,6 +37,12 @@ pub async fn run(
     info!(dir = %config.data_dir.display(), "opening the store (minutes for millions of events)");
     let opening = std::time::Instant::now();
     let store = Store::open(&config.data_dir)?;
+    if store.needs_upgrade()? {
+        info!("store format 2: deriving the per-day read models from the log (a rebuild)");
+        let validator = crate::wire::decode::Validator::new(config.reference.clone());
+        let n = crate::project::rebuild::rebuild(&store, &validator, |_| {})?;
+        info!(events = n, "store upgraded to format 3");
+    }
     store.check_consistent()?;
     info!(
         seconds = opening.elapsed().as_secs_f64(),

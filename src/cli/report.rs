@@ -25,7 +25,8 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         None => {
             let reference = a.reference.load()?;
             let store = Store::open_existing(&a.data_dir)?;
-            let rep = figures::month(&store, &reference, month)?;
+            let as_of = Clock::from_as_of(a.as_of).day();
+            let rep = figures::month(&store, &reference, month, as_of)?;
             render::render(&rep, &reference, a.format)
         }
     };

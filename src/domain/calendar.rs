@@ -1,4 +1,4 @@
-//! Calendar: reporting months and the split of an interval across them.
+//! Calendar: reporting months, local days, and the split of an interval across them.
 //!
 //! Months run from midnight on the 1st in Europe/London local time (GMT in winter, BST
 //! in summer). Durations are exact elapsed milliseconds, so a night shift over the
@@ -110,6 +110,52 @@ impl From<Month> for String {
     }
 }
 
+/// A local day in Europe/London: the unit the read models are kept in, so that figures
+/// "to date" split exactly at a local midnight.
+pub type Day = Date;
+
+/// The month a local day belongs to.
+pub fn month_of(day: Day) -> Month {
+    Month::new(day.year(), day.month())
+}
+
+/// The instant a local day starts (its local midnight).
+pub fn day_start(day: Day) -> Timestamp {
+    day.to_zoned(london().clone())
+        .expect("local midnight exists in Europe/London")
+        .timestamp()
+}
+
+/// The local day that contains an instant.
+pub fn day_containing_ms(ms: i64) -> Day {
+    ts_from_ms(ms).to_zoned(london().clone()).date()
+}
+
+/// The first day of a month.
+pub fn first_day(month: Month) -> Day {
+    Date::new(month.year, month.month, 1).expect("valid month")
+}
+
+/// Splits `[start_ms, end_ms)` into the local days it overlaps, with the milliseconds in
+/// each. Empty when `end_ms <= start_ms`. The pieces sum to `end_ms - start_ms`, and the
+/// pieces of one month sum to that month's piece of [`split_by_month`].
+pub fn split_by_day(start_ms: i64, end_ms: i64) -> Vec<(Day, i64)> {
+    let mut out = Vec::new();
+    if end_ms <= start_ms {
+        return out;
+    }
+    let mut day = day_containing_ms(start_ms);
+    let mut cursor = start_ms;
+    while cursor < end_ms {
+        let next = day.tomorrow().expect("day in range");
+        let piece_end = day_start(next).as_millisecond().min(end_ms);
+        out.push((day, piece_end - cursor));
+        cursor = piece_end;
+        day = next;
+    }
+    out
+}
+
 pub fn london() -> &'static TimeZone {
     static TZ: OnceLock<TimeZone> = OnceLock::new();
     TZ.get_or_init(|| TimeZone::get("Europe/London").expect("bundled tzdb has Europe/London"))
@@ -147,6 +193,41 @@ mod tests {
         s.parse::<Timestamp>().unwrap().as_millisecond()
     }
     const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn days_split_at_local_midnight_and_sum_to_the_months() {
+        // Clocks go forward 31 March 2024 01:00 GMT: that local day is 23 hours long.
+        let p = split_by_day(ms("2024-03-30T22:00:00Z"), ms("2024-04-01T02:00:00Z"));
+        let days: Vec<String> = p.iter().map(|(d, _)| d.to_string()).collect();
+        assert_eq!(days, ["2024-03-30", "2024-03-31", "2024-04-01"]);
+        assert_eq!(
+            p.iter().map(|x| x.1).collect::<Vec<_>>(),
+            [2 * HOUR, 23 * HOUR, 3 * HOUR]
+        );
+        assert_eq!(
+            day_containing_ms(ms("2024-06-30T23:30:00Z")).to_string(),
+            "2024-07-01"
+        );
+        assert_eq!(
+            day_start(first_day(Month::new(2024, 7))),
+            Month::new(2024, 7).start()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn day_pieces_sum_to_month_pieces(start in 1_700_000_000_000i64..1_800_000_000_000, len in 0i64..40 * 24 * HOUR) {
+            let months = split_by_month(start, start + len);
+            let mut by_month: Vec<(Month, i64)> = Vec::new();
+            for (d, ms) in split_by_day(start, start + len) {
+                match by_month.last_mut() {
+                    Some((m, x)) if *m == month_of(d) => *x += ms,
+                    _ => by_month.push((month_of(d), ms)),
+                }
+            }
+            prop_assert_eq!(months, by_month);
+        }
+    }
 
     #[test]
     fn month_parses_and_prints() {

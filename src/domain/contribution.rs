@@ -2,7 +2,7 @@
 //! dimensions the board reads (month, sector, reason, role, scope, planned). The fold
 //! produces contributions; the read models add and subtract them.
 
-use super::calendar::Month;
+use super::calendar::{Day, Month};
 use super::event::{Role, Scope};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,8 @@ pub struct AbstractionKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RosteredCell {
     pub month: Month,
+    /// The local day of this piece (in `month`).
+    pub day: Day,
     pub sector: String,
     pub role: Role,
     pub ms: i64,
@@ -27,6 +29,8 @@ pub struct RosteredCell {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AbstractedCell {
     pub month: Month,
+    /// The local day of this piece (in `month`).
+    pub day: Day,
     pub sector: String,
     pub key: AbstractionKey,
     pub ms: i64,

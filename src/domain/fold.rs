@@ -10,7 +10,7 @@
 //! alone; applying an event replaces the old contribution with the new one, in integer
 //! milliseconds, so the sums are exact whatever the order.
 
-use super::calendar::{split_by_month, Month};
+use super::calendar::{month_of, split_by_day, Month};
 use super::contribution::{
     AbstractedCell, AbstractionKey, Contribution, OfficerCell, OpenCell, RosteredCell,
 };
@@ -270,9 +270,10 @@ impl AbstractionState {
                     scope: e.scope,
                     planned: e.planned,
                 };
-                for (i, (month, ms)) in split_by_month(e.start_ms, end).into_iter().enumerate() {
+                for (i, (day, ms)) in split_by_day(e.start_ms, end).into_iter().enumerate() {
                     c.abstracted.push(AbstractedCell {
-                        month,
+                        month: month_of(day),
+                        day,
                         sector: e.sector.clone(),
                         key: key.clone(),
                         ms,
@@ -302,9 +303,10 @@ impl ShiftState {
             return c;
         };
         let s = &s.value;
-        for (i, (month, ms)) in split_by_month(s.start_ms, s.end_ms).into_iter().enumerate() {
+        for (i, (day, ms)) in split_by_day(s.start_ms, s.end_ms).into_iter().enumerate() {
             c.rostered.push(RosteredCell {
-                month,
+                month: month_of(day),
+                day,
                 sector: s.sector.clone(),
                 role: s.role,
                 ms,

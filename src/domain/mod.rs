@@ -6,6 +6,7 @@ pub mod contribution;
 pub mod event;
 pub mod fold;
 pub mod plausible;
+pub mod progress;
 pub mod readmodel;
 pub mod reference;
 pub mod reject;

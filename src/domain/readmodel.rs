@@ -8,7 +8,7 @@
 //! live ingestion and `rebuild` give the same bytes. Every model is a sum, so a delta is
 //! a model of signed changes and deltas add up in any order.
 
-use super::calendar::Month;
+use super::calendar::{Day, Month};
 use super::contribution::{AbstractedCell, AbstractionKey, Contribution};
 use super::event::{Role, Scope};
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,14 @@ pub struct BySector {
     pub sector: String,
 }
 
+/// Names an LPA's figures for one local day (an [`LpaMonth`] whose `open` stays 0):
+/// the month in progress is split at a local midnight from these.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ByLpaDay {
+    pub lpa: String,
+    pub day: Day,
+}
+
 /// Names an officer's count of abstractions started in a month.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ByOfficer {
@@ -161,6 +169,8 @@ pub struct ReadModels {
     pub sector_months: BTreeMap<BySector, SectorMonth>,
     /// Abstractions started in the month, per officer.
     pub officers: BTreeMap<ByOfficer, i64>,
+    /// Rostered and abstracted time per local day; a month's days sum to its model.
+    pub lpa_days: BTreeMap<ByLpaDay, LpaMonth>,
 }
 
 /// What an event changes in the read models: signed tallies to add to their values.
@@ -184,6 +194,7 @@ impl ReadModels {
         self.lpa_months.retain(|_, m| !m.is_empty());
         self.sector_months.retain(|_, m| !m.is_empty());
         self.officers.retain(|_, n| *n != 0);
+        self.lpa_days.retain(|_, m| !m.is_empty());
     }
 
     fn add_contribution(&mut self, lpa: &str, c: &Contribution, sign: i64) {
@@ -196,7 +207,16 @@ impl ReadModels {
             month,
             sector: sector.to_string(),
         };
+        let day = |day: Day| ByLpaDay {
+            lpa: lpa.to_string(),
+            day,
+        };
         for r in &c.rostered {
+            self.lpa_days.entry(day(r.day)).or_default().add_rostered(
+                r.role,
+                sign * r.ms,
+                sign * r.count,
+            );
             self.lpa_months
                 .entry(at(r.month))
                 .or_default()
@@ -207,6 +227,10 @@ impl ReadModels {
                 .add_rostered(sign * r.ms, sign * r.count);
         }
         for a in &c.abstracted {
+            self.lpa_days
+                .entry(day(a.day))
+                .or_default()
+                .add_abstracted(a, sign);
             self.lpa_months
                 .entry(at(a.month))
                 .or_default()
@@ -245,10 +269,16 @@ impl ReadModels {
         for (k, n) in delta.officers {
             *self.officers.entry(k).or_default() += n;
         }
+        for (k, v) in delta.lpa_days {
+            self.lpa_days.entry(k).or_default().merge(&v);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lpa_months.is_empty() && self.sector_months.is_empty() && self.officers.is_empty()
+        self.lpa_months.is_empty()
+            && self.sector_months.is_empty()
+            && self.officers.is_empty()
+            && self.lpa_days.is_empty()
     }
 }
 
@@ -305,6 +335,7 @@ mod tests {
     fn merging_parts_equals_adding_everything_to_one_model() {
         let cell = |reason: &str, ms| AbstractedCell {
             month: "2024-03".parse().unwrap(),
+            day: jiff::civil::date(2024, 3, 1),
             key: AbstractionKey {
                 reason: reason.into(),
                 role: Role::Pc,
@@ -458,6 +489,14 @@ mod given_when_then {
             },
         );
         d.officers.insert(officer(m), sign);
+        // Every abstraction here lies within T0's day.
+        d.lpa_days.insert(
+            ByLpaDay {
+                lpa: "dudley".into(),
+                day: crate::domain::calendar::day_containing_ms(T0),
+            },
+            d.lpa_months[&lpa_month(m)].clone(),
+        );
         d
     }
 

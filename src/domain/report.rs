@@ -8,7 +8,8 @@
 //! Privacy rules applied here, once: no officer identifier leaves this module, and
 //! counts of people or occurrences below `suppress_below` are withheld.
 
-use super::calendar::Month;
+use super::calendar::{Day, Month};
+use super::progress::{in_progress, InProgress};
 use super::readmodel::{LpaMonth, SectorMonth};
 use super::reference::{Rag, Reference};
 use serde::Serialize;
@@ -31,6 +32,8 @@ pub struct LpaInputs {
     pub officer_counts: Vec<u64>,
     /// The 13 months ending with this one, oldest first.
     pub trend: Vec<(Month, LpaMonth)>,
+    /// For the as-of month only: the as-of day and the month's per-day figures.
+    pub days: Option<(Day, Vec<(Day, LpaMonth)>)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -85,6 +88,8 @@ pub struct LpaReport {
     /// `N+` → officers abstracted N or more times; none when suppressed.
     pub officers_abstracted_at_least: BTreeMap<String, Option<u64>>,
     pub trend: Vec<TrendPoint>,
+    /// The month in progress (the as-of month only; `null` for every other month).
+    pub in_progress: Option<InProgress>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -323,6 +328,10 @@ fn lpa_report(
                 abstraction_ratio: month_ratio(reference, lm),
             })
             .collect(),
+        in_progress: inp
+            .days
+            .as_ref()
+            .map(|(as_of, days)| in_progress(reference, l.target_ratio, *as_of, days)),
     }
 }
 
@@ -337,6 +346,7 @@ mod tests {
     fn cell(reason: &str, ms: i64) -> AbstractedCell {
         AbstractedCell {
             month: Month::new(2024, 3),
+            day: jiff::civil::date(2024, 3, 1),
             sector: "x".into(),
             key: AbstractionKey {
                 reason: reason.into(),

@@ -118,6 +118,11 @@ impl Projector {
                 m.officers.insert(k.clone(), n);
             }
         }
+        for k in delta.lpa_days.keys() {
+            if !m.lpa_days.contains_key(k) {
+                m.lpa_days.insert(k.clone(), kv.lpa_day(&k.lpa, k.day)?);
+            }
+        }
         m.apply(delta);
         Ok(())
     }
@@ -136,6 +141,9 @@ impl Projector {
         }
         for (k, n) in &self.models.officers {
             kv.put_officer_count(&k.lpa, k.month, &k.officer_id, *n);
+        }
+        for (k, v) in &self.models.lpa_days {
+            kv.put_lpa_day(&k.lpa, k.day, v);
         }
     }
 }

@@ -18,6 +18,7 @@ const H: i64 = 3_600_000;
 fn cell(reason: &str, role: Role, scope: Scope, planned: bool, ms: i64) -> AbstractedCell {
     AbstractedCell {
         month: Month::new(2024, 3),
+        day: jiff::civil::date(2024, 3, 1),
         sector: "x".into(),
         key: AbstractionKey {
             reason: reason.into(),
@@ -101,6 +102,7 @@ fn sample() -> (Reference, MonthReport) {
     coventry_this.open = 3;
     let inputs = vec![
         LpaInputs {
+            days: None,
             lpa: "dudley".into(),
             this: dudley_this,
             prev: lpa_month(400, &[("response_cover", Role::Pc, Scope::Lpa, false, 80)]),

@@ -400,6 +400,7 @@ mod tests {
     fn cell(reason: &str, ms: i64) -> AbstractedCell {
         AbstractedCell {
             month: Month::new(2024, 3),
+            day: jiff::civil::date(2024, 3, 1),
             sector: "x".into(),
             key: AbstractionKey {
                 reason: reason.into(),
@@ -442,6 +443,7 @@ mod tests {
         trend.reverse();
         let inputs = vec![
             LpaInputs {
+                days: None,
                 lpa: "dudley".into(),
                 // 130 / 400 = 32.5% against a 20% target: red.
                 this: lpa_month(400, &[("response_cover", 100), ("scene_guarding", 30)]),

@@ -11,6 +11,7 @@
 //! | `a/<lpa>/<YYYY-MM>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) (JSON) |
 //! | `s/<lpa>/<YYYY-MM>/<sector>` | [`SectorMonth`](crate::domain::readmodel::SectorMonth) (JSON) |
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
+//! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) of one local day (JSON; `open` unused): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
 //! | `m/format`, `m/log_len`, `m/rebuilding`, `m/checkpoint/<consumer>`, `m/rejected/<YYYY-MM>/<code>` | store format, event count, rebuild marker, checkpoints (u64 BE), rejection tallies (u64 BE): not derived from the log |
 //!
@@ -20,7 +21,7 @@
 //! without writing anything but the read models. Codes and identifiers cannot contain
 //! `/` (the validator refuses them), so the separators are unambiguous.
 
-use crate::domain::calendar::Month;
+use crate::domain::calendar::{Day, Month};
 use crate::domain::event::Envelope;
 use crate::domain::fold::{entity_of, EntityId, EntityKind};
 
@@ -30,12 +31,14 @@ const LPA_MONTH_PREFIX: &[u8] = b"a/";
 
 /// How many events the log holds (the log itself is keyed by entity, not counted).
 pub const META_LOG_LEN: &[u8] = b"m/log_len";
+/// Present on a store upgraded from format 2 until a rebuild derives its day models.
+pub const META_UPGRADE: &[u8] = b"m/upgrade";
 /// Present while a rebuild runs (derived keys are then incomplete).
 pub const META_REBUILDING: &[u8] = b"m/rebuilding";
-/// The store format: 2 is the log keyed by entity with no stored entity states.
+/// The store format: 3 adds the per-day read models to format 2; 2 is the log keyed by entity with no stored entity states.
 pub const META_FORMAT: &[u8] = b"m/format";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
-pub const DERIVED_PREFIXES: [&[u8]; 4] = [b"a/", b"n/", b"s/", b"o/"];
+pub const DERIVED_PREFIXES: [&[u8]; 5] = [b"a/", b"n/", b"s/", b"o/", b"d/"];
 
 /// The families that the store treats apart (its Bloom filters cover these two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,25 @@ pub fn lpa_month_key(lpa: &str, month: Month) -> Vec<u8> {
 /// The month of an `a/<lpa>/<YYYY-MM>` key.
 pub fn month_of_lpa_month_key(key: &[u8]) -> Option<Month> {
     std::str::from_utf8(key.strip_prefix(LPA_MONTH_PREFIX)?)
+        .ok()?
+        .rsplit('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn lpa_day_key(lpa: &str, day: Day) -> Vec<u8> {
+    format!("d/{lpa}/{day}").into_bytes()
+}
+
+/// `d/<lpa>/<YYYY-MM>-`: one LPA's days of a month.
+pub fn lpa_days_prefix(lpa: &str, month: Month) -> Vec<u8> {
+    format!("d/{lpa}/{month}-").into_bytes()
+}
+
+/// The day of a `d/<lpa>/<YYYY-MM-DD>` key.
+pub fn day_of_lpa_day_key(key: &[u8]) -> Option<Day> {
+    std::str::from_utf8(key)
         .ok()?
         .rsplit('/')
         .next()?

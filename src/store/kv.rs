@@ -7,7 +7,7 @@
 
 use super::keys;
 use super::StoreError;
-use crate::domain::calendar::Month;
+use crate::domain::calendar::{Day, Month};
 use crate::domain::event::Envelope;
 use crate::domain::fold::EntityId;
 use crate::domain::readmodel::{LpaMonth, SectorMonth};
@@ -54,6 +54,14 @@ pub trait Kv {
 
     fn lpa_month(&self, lpa: &str, month: Month) -> KvResult<LpaMonth> {
         read_model(self, &keys::lpa_month_key(lpa, month))
+    }
+
+    fn lpa_day(&self, lpa: &str, day: Day) -> KvResult<LpaMonth> {
+        read_model(self, &keys::lpa_day_key(lpa, day))
+    }
+
+    fn put_lpa_day(&mut self, lpa: &str, day: Day, m: &LpaMonth) {
+        put_model(self, keys::lpa_day_key(lpa, day), m, m.is_empty());
     }
 
     fn sector_month(&self, lpa: &str, month: Month, sector: &str) -> KvResult<SectorMonth> {

@@ -16,7 +16,7 @@ mod kv;
 pub use commit::Commit;
 pub use kv::{Kv, KvResult};
 
-use crate::domain::calendar::Month;
+use crate::domain::calendar::{Day, Month};
 use crate::domain::fold::EntityKind;
 use crate::domain::readmodel::{LpaMonth, SectorMonth};
 use bloom::{FilterState, Filters};
@@ -47,8 +47,10 @@ pub enum StoreError {
 /// A raw key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
-/// The value of [`META_FORMAT`]: 2 since the log is keyed by entity.
-const FORMAT: &[u8] = b"2";
+/// The value of [`META_FORMAT`]: 3 since the read models are kept per day as well.
+const FORMAT: &[u8] = b"3";
+/// Format 2 has the same log and lacks only derived keys: it is upgraded by a rebuild.
+const FORMAT_2: &[u8] = b"2";
 
 /// sled's page cache. Its default (1 GiB) alone is four times the memory goal in
 /// docs/BENCHMARKS.md; the read models a batch touches are few and small.
@@ -99,6 +101,13 @@ impl Store {
         };
         match db.get(META_FORMAT)? {
             Some(f) if f.as_ref() == FORMAT => {}
+            Some(f) if f.as_ref() == FORMAT_2 => {
+                // Marked first, so a crash in between leaves a store that still says
+                // it needs its read models derived again.
+                db.insert(keys::META_UPGRADE, FORMAT_2)?;
+                db.insert(META_FORMAT, FORMAT)?;
+                db.flush()?;
+            }
             Some(_) => return Err(StoreError::OldFormat { dir: d }),
             None if db.is_empty() => {
                 db.insert(META_FORMAT, FORMAT)?;
@@ -191,12 +200,19 @@ impl Store {
         Store::open(dir)
     }
 
-    /// Refuses to serve over half-rebuilt read models.
+    /// Refuses to serve over half-rebuilt read models, or over a store of format 2 whose
+    /// per-day read models are not yet derived.
     pub fn check_consistent(&self) -> Result<(), StoreError> {
-        if self.db.get(META_REBUILDING)?.is_some() {
+        if self.db.get(META_REBUILDING)?.is_some() || self.needs_upgrade()? {
             return Err(StoreError::RebuildInterrupted(self.dir.clone()));
         }
         Ok(())
+    }
+
+    /// A store written as format 2: its log is complete, its per-day read models are
+    /// missing until a rebuild derives them (`serve` does so on start).
+    pub fn needs_upgrade(&self) -> Result<bool, StoreError> {
+        Ok(self.db.get(keys::META_UPGRADE)?.is_some())
     }
 
     pub fn begin(&self) -> Commit {
@@ -236,6 +252,19 @@ impl Store {
             n += decode_u64(&k, &v)? as i64;
         }
         Ok(n)
+    }
+
+    /// One LPA's per-day figures of a month, by day.
+    pub fn lpa_days(&self, lpa: &str, month: Month) -> Result<Vec<(Day, LpaMonth)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.db.scan_prefix(keys::lpa_days_prefix(lpa, month)) {
+            let (k, v) = kv?;
+            let day = keys::day_of_lpa_day_key(&k).ok_or_else(|| {
+                StoreError::Corrupt(format!("bad day key {}", String::from_utf8_lossy(&k)))
+            })?;
+            out.push((day, decode_json(&k, &v)?));
+        }
+        Ok(out)
     }
 
     /// Months that hold data for any LPA.
@@ -365,6 +394,7 @@ impl Store {
 
     pub fn finish_rebuild(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        self.db.remove(keys::META_UPGRADE)?;
         self.db.remove(META_REBUILDING)?;
         self.db.flush()?;
         Ok(())

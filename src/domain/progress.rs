@@ -1,0 +1,173 @@
+//! The month in progress (contract section 8): figures to date, the rest of the month's
+//! published roster and planned abstractions, the forecast and the abstraction budget,
+//! from an LPA's per-day read models split at the as-of day's local midnight.
+
+use super::calendar::Day;
+use super::readmodel::LpaMonth;
+use super::reference::Reference;
+use serde::Serialize;
+
+const MS_PER_HOUR: f64 = 3_600_000.0;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InProgress {
+    /// The as-of day, `YYYY-MM-DD`: figures to date stop at its start.
+    #[serde(serialize_with = "as_string")]
+    pub to_date_until: Day,
+    pub rostered_hours_to_date: f64,
+    pub abstracted_hours_to_date: f64,
+    pub unplanned_hours_to_date: f64,
+    pub abstraction_ratio_to_date: Option<f64>,
+    pub rostered_hours_rest: f64,
+    pub planned_hours_rest: f64,
+    pub forecast_abstracted_hours: f64,
+    pub forecast_ratio: Option<f64>,
+    pub budget_hours: f64,
+    pub budget_spent_ratio: Option<f64>,
+}
+
+fn as_string<S: serde::Serializer>(d: &Day, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+/// Counted abstracted milliseconds of a day's figures (as `report::counted` counts
+/// them), split into planned and unplanned.
+fn counted_split(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
+    m.cells()
+        .filter(|(k, _)| reference.is_counted(&k.reason))
+        .fold((0, 0), |(p, u), (k, t)| {
+            if k.planned {
+                (p + t.ms, u)
+            } else {
+                (p, u + t.ms)
+            }
+        })
+}
+
+/// An LPA's month in progress as of the start of `as_of`, from its days of the month
+/// (any order; days outside the month must not be passed).
+pub fn in_progress(
+    reference: &Reference,
+    target_ratio: f64,
+    as_of: Day,
+    days: &[(Day, LpaMonth)],
+) -> InProgress {
+    let (mut rostered_td, mut abstracted_td, mut unplanned_td) = (0i64, 0i64, 0i64);
+    let (mut rostered_rest, mut planned_rest) = (0i64, 0i64);
+    for (day, m) in days {
+        if *day < as_of {
+            let (planned, unplanned) = counted_split(reference, m);
+            rostered_td += m.rostered_ms();
+            abstracted_td += planned + unplanned;
+            unplanned_td += unplanned;
+        } else {
+            rostered_rest += m.rostered_ms();
+            planned_rest += counted_split(reference, m).0;
+        }
+    }
+    let h = |ms: i64| ms as f64 / MS_PER_HOUR;
+    let unplanned_rate = if rostered_td > 0 {
+        unplanned_td as f64 / rostered_td as f64
+    } else {
+        0.0
+    };
+    let forecast = h(abstracted_td) + h(planned_rest) + unplanned_rate * h(rostered_rest);
+    let whole = h(rostered_td) + h(rostered_rest);
+    let budget = target_ratio * whole;
+    InProgress {
+        to_date_until: as_of,
+        rostered_hours_to_date: h(rostered_td),
+        abstracted_hours_to_date: h(abstracted_td),
+        unplanned_hours_to_date: h(unplanned_td),
+        abstraction_ratio_to_date: (rostered_td > 0)
+            .then(|| abstracted_td as f64 / rostered_td as f64),
+        rostered_hours_rest: h(rostered_rest),
+        planned_hours_rest: h(planned_rest),
+        forecast_abstracted_hours: forecast,
+        forecast_ratio: (whole > 0.0).then(|| forecast / whole),
+        budget_hours: budget,
+        budget_spent_ratio: (budget > 0.0).then(|| h(abstracted_td) / budget),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::contribution::{AbstractedCell, AbstractionKey};
+    use crate::domain::event::{Role, Scope};
+    use jiff::civil::date;
+
+    const H: i64 = 3_600_000;
+
+    fn reference() -> Reference {
+        Reference::west_midlands()
+    }
+
+    fn day(rostered_h: i64, abstractions: &[(&str, bool, i64)]) -> LpaMonth {
+        let mut m = LpaMonth::default();
+        m.add_rostered(Role::Pc, rostered_h * H, 1);
+        for (reason, planned, hours) in abstractions {
+            m.add_abstracted(
+                &AbstractedCell {
+                    month: "2024-03".parse().unwrap(),
+                    day: date(2024, 3, 1),
+                    sector: "x".into(),
+                    key: AbstractionKey {
+                        reason: (*reason).into(),
+                        role: Role::Pc,
+                        scope: Scope::Lpa,
+                        planned: *planned,
+                    },
+                    ms: hours * H,
+                    count: 1,
+                },
+                1,
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn figures_worked_by_hand() {
+        // Before the as-of day: 100 h rostered, 10 h unplanned and 4 h planned counted.
+        // From it: 60 h rostered, 6 h planned; 3 h unplanned already entered ahead.
+        let days = vec![
+            (date(2024, 3, 1), day(40, &[("response_cover", false, 10)])),
+            (date(2024, 3, 2), day(60, &[("public_order", true, 4)])),
+            (
+                date(2024, 3, 12),
+                day(
+                    60,
+                    &[("public_order", true, 6), ("response_cover", false, 3)],
+                ),
+            ),
+        ];
+        let p = in_progress(&reference(), 0.15, date(2024, 3, 12), &days);
+        assert_eq!(p.to_date_until, date(2024, 3, 12));
+        assert_eq!(p.rostered_hours_to_date, 100.0);
+        assert_eq!(p.abstracted_hours_to_date, 14.0);
+        assert_eq!(p.unplanned_hours_to_date, 10.0);
+        assert_eq!(p.abstraction_ratio_to_date, Some(0.14));
+        assert_eq!(p.rostered_hours_rest, 60.0);
+        assert_eq!(p.planned_hours_rest, 6.0);
+        // 14 + 6 + (10 / 100) × 60 = 26
+        assert!((p.forecast_abstracted_hours - 26.0).abs() < 1e-9);
+        assert!((p.forecast_ratio.unwrap() - 26.0 / 160.0).abs() < 1e-12);
+        assert!((p.budget_hours - 24.0).abs() < 1e-9);
+        assert!((p.budget_spent_ratio.unwrap() - 14.0 / 24.0).abs() < 1e-12);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["to_date_until"], "2024-03-12");
+    }
+
+    #[test]
+    fn nothing_rostered_to_date_gives_nulls_and_no_unplanned_projection() {
+        let days = vec![(date(2024, 3, 20), day(50, &[("public_order", true, 5)]))];
+        let p = in_progress(&reference(), 0.15, date(2024, 3, 1), &days);
+        assert_eq!(p.abstraction_ratio_to_date, None);
+        assert_eq!(p.forecast_abstracted_hours, 5.0);
+        assert_eq!(p.forecast_ratio, Some(0.1));
+        assert_eq!(p.budget_spent_ratio, Some(0.0));
+        let none = in_progress(&reference(), 0.15, date(2024, 3, 1), &[]);
+        assert_eq!((none.forecast_ratio, none.budget_spent_ratio), (None, None));
+    }
+}

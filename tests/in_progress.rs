@@ -1,0 +1,243 @@
+//! The month in progress (contract section 8) with a fixed clock, checked field by field
+//! against figures worked out by hand: October 2024, as of the 28th, the day after the
+//! clocks went back (BST ended 27 October at 01:00 UTC, so the 28th starts at 00:00 UTC
+//! and the 1st started at 23:00 UTC on 30 September). The handlers answer over a real
+//! sled store filled through the projector, as in tests/http_oneshot.rs.
+
+mod common;
+
+use abstraction_tracker::app::http::{app, AppState};
+use abstraction_tracker::app::metrics::Metrics;
+use abstraction_tracker::clock::Clock;
+use abstraction_tracker::domain::event::Role;
+use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::project::projector::{Outcome, Projector};
+use abstraction_tracker::store::Store;
+use abstraction_tracker::wire::decode::Validator;
+use axum::body::Body;
+use axum::http::Request;
+use common::*;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const SECTOR: &str = "dudley-town";
+
+fn shift(id: &str, start: &str, end: &str) -> Value {
+    event(
+        &format!("e-{id}"),
+        "dudley",
+        "2024-09-01T09:00:00Z",
+        rostered(id, "o-1", Role::Pc, SECTOR, start, end),
+    )
+}
+
+fn abs(id: &str, reason: &str, planned: bool, start: &str, end: &str) -> Value {
+    let mut f = abstraction("o-1", Role::Pc, SECTOR, reason, start);
+    f.planned = planned;
+    event(&format!("e-{id}"), "dudley", start, recorded(id, f, end))
+}
+
+fn state(dir: &std::path::Path, as_of: &str) -> AppState {
+    let store = Store::open(dir).unwrap();
+    let reference = Arc::new(Reference::west_midlands());
+    let validator = Validator::new((*reference).clone());
+    let events = [
+        // Rostered to date (before 28 Oct 00:00 UTC): 3 h of s0 (the 1st starts at
+        // 23:00 UTC on 30 Sep), 8 h of s1, 4 h of s2: 15 h. The rest: 4 h of s2, 8 h of s3.
+        shift("s0", "2024-09-30T22:00:00Z", "2024-10-01T02:00:00Z"),
+        shift("s1", "2024-10-01T07:00:00Z", "2024-10-01T15:00:00Z"),
+        shift("s2", "2024-10-27T20:00:00Z", "2024-10-28T04:00:00Z"),
+        shift("s3", "2024-10-30T08:00:00Z", "2024-10-30T16:00:00Z"),
+        // To date: 2 h unplanned, 2 h of a planned 4 h (the other 2 h are the rest's).
+        abs(
+            "a1",
+            "response_cover",
+            false,
+            "2024-10-01T10:00:00Z",
+            "2024-10-01T12:00:00Z",
+        ),
+        abs(
+            "a2",
+            "public_order",
+            true,
+            "2024-10-27T22:00:00Z",
+            "2024-10-28T02:00:00Z",
+        ),
+        // The rest: 3 h planned; 1 h unplanned entered ahead (not in the forecast's
+        // planned part); 1 h of training, not counted.
+        abs(
+            "a3",
+            "public_order",
+            true,
+            "2024-10-30T10:00:00Z",
+            "2024-10-30T13:00:00Z",
+        ),
+        abs(
+            "a4",
+            "response_cover",
+            false,
+            "2024-10-30T14:00:00Z",
+            "2024-10-30T15:00:00Z",
+        ),
+        abs(
+            "a5",
+            "training",
+            false,
+            "2024-10-01T12:00:00Z",
+            "2024-10-01T13:00:00Z",
+        ),
+    ];
+    let mut commit = store.begin();
+    let mut projector = Projector::default();
+    for e in &events {
+        let raw = serde_json::to_vec(e).unwrap();
+        let env = validator.decode(&raw).unwrap();
+        assert_eq!(
+            projector.ingest(&mut commit, &raw, &env).unwrap(),
+            Outcome::Applied
+        );
+    }
+    projector.write(&mut commit);
+    commit.commit(true).unwrap();
+    let clock = Clock::AsOf(as_of.parse().unwrap());
+    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), clock));
+    AppState {
+        store,
+        reference,
+        metrics,
+        probe: None,
+        api_token: None,
+    }
+}
+
+async fn get(state: &AppState, uri: &str) -> String {
+    let res = app(state.clone())
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{uri}: {}", res.status());
+    String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+fn close(got: &Value, want: f64, field: &str) {
+    let g = got[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is {got}"));
+    assert!((g - want).abs() < 1e-9, "{field}: got {g}, want {want}");
+}
+
+#[tokio::test]
+async fn every_in_progress_field_matches_the_figures_worked_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), "2024-10-28T10:00:00Z");
+    let target = Reference::west_midlands()
+        .lpa("dudley")
+        .unwrap()
+        .target_ratio;
+    let body: Value = serde_json::from_str(&get(&s, "/api/v1/months/2024-10").await).unwrap();
+    let dudley = body["lpas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["lpa"] == "dudley")
+        .unwrap();
+    let p = &dudley["in_progress"];
+    assert_eq!(p["to_date_until"], "2024-10-28");
+    close(p, 15.0, "rostered_hours_to_date");
+    close(p, 4.0, "abstracted_hours_to_date");
+    close(p, 2.0, "unplanned_hours_to_date");
+    close(p, 4.0 / 15.0, "abstraction_ratio_to_date");
+    close(p, 12.0, "rostered_hours_rest");
+    close(p, 5.0, "planned_hours_rest");
+    // 4 + 5 + (2 / 15) × 12 = 10.6
+    close(p, 10.6, "forecast_abstracted_hours");
+    close(p, 10.6 / 27.0, "forecast_ratio");
+    close(p, target * 27.0, "budget_hours");
+    close(p, 4.0 / (target * 27.0), "budget_spent_ratio");
+    // The whole month is unchanged by the split: 27 h rostered, 10 h counted.
+    close(dudley, 27.0, "rostered_hours");
+    close(dudley, 10.0, "abstracted_hours");
+
+    // An LPA with nothing rostered is in progress too, with nulls where a ratio has no
+    // denominator.
+    let coventry = body["lpas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["lpa"] == "coventry")
+        .unwrap();
+    assert_eq!(
+        coventry["in_progress"]["abstraction_ratio_to_date"],
+        Value::Null
+    );
+    assert_eq!(coventry["in_progress"]["forecast_ratio"], Value::Null);
+    assert_eq!(coventry["in_progress"]["budget_spent_ratio"], Value::Null);
+
+    // Any other month is not in progress.
+    let sept: Value = serde_json::from_str(&get(&s, "/api/v1/months/2024-09").await).unwrap();
+    for l in sept["lpas"].as_array().unwrap() {
+        assert_eq!(l["in_progress"], Value::Null, "{}", l["lpa"]);
+    }
+
+    // The metrics of the as-of month carry the same figures.
+    let metrics = get(&s, "/metrics").await;
+    let value = |name: &str| -> f64 {
+        let prefix = format!("{name}{{lpa=\"dudley\",month=\"2024-10\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing from /metrics"))
+            .parse()
+            .unwrap()
+    };
+    assert!((value("neighbourhood_abstraction_ratio_to_date") - 4.0 / 15.0).abs() < 1e-9);
+    assert!((value("neighbourhood_abstraction_forecast_ratio") - 10.6 / 27.0).abs() < 1e-9);
+    assert!(
+        (value("neighbourhood_abstraction_budget_spent_ratio") - 4.0 / (target * 27.0)).abs()
+            < 1e-9
+    );
+    assert!(
+        !metrics
+            .contains("neighbourhood_abstraction_forecast_ratio{lpa=\"dudley\",month=\"2024-09\"}"),
+        "only the as-of month has a forecast"
+    );
+}
+
+#[tokio::test]
+async fn report_json_carries_the_month_in_progress_and_a_later_clock_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path(), "2024-10-28T10:00:00Z");
+    let json: Value =
+        serde_json::from_str(&get(&s, "/api/v1/reports/monthly/2024-10?format=json").await)
+            .unwrap();
+    let dudley = json["lpas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["lpa"] == "dudley")
+        .unwrap();
+    assert_eq!(dudley["in_progress"]["to_date_until"], "2024-10-28");
+    drop(s);
+    // The same store a month later: October is closed.
+    let later = state_reopened(dir.path(), "2024-11-15T10:00:00Z");
+    let body: Value = serde_json::from_str(&get(&later, "/api/v1/months/2024-10").await).unwrap();
+    for l in body["lpas"].as_array().unwrap() {
+        assert_eq!(l["in_progress"], Value::Null, "{}", l["lpa"]);
+    }
+}
+
+fn state_reopened(dir: &std::path::Path, as_of: &str) -> AppState {
+    let store = Store::open(dir).unwrap();
+    let reference = Arc::new(Reference::west_midlands());
+    let clock = Clock::AsOf(as_of.parse().unwrap());
+    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), clock));
+    AppState {
+        store,
+        reference,
+        metrics,
+        probe: None,
+        api_token: None,
+    }
+}
