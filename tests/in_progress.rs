@@ -241,3 +241,47 @@ fn state_reopened(dir: &std::path::Path, as_of: &str) -> AppState {
         api_token: None,
     }
 }
+
+/// sled releases its lock from a background thread after a drop (spacejam/sled#1234).
+fn open_raw(dir: &std::path::Path) -> sled::Db {
+    for _ in 0..100 {
+        if let Ok(db) = sled::open(dir) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::open(dir).unwrap()
+}
+
+#[tokio::test]
+async fn a_format_2_store_is_upgraded_by_a_rebuild_to_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let as_of = "2024-10-28T10:00:00Z";
+    let before = {
+        let s = state(dir.path(), as_of);
+        get(&s, "/api/v1/months/2024-10").await
+    };
+    {
+        // What format 2 wrote: the same log and month models, no day models.
+        let db = open_raw(dir.path());
+        let days: Vec<_> = db.scan_prefix(b"d/").keys().map(|k| k.unwrap()).collect();
+        assert!(!days.is_empty(), "the projector writes day models");
+        for k in days {
+            db.remove(k).unwrap();
+        }
+        db.insert(b"m/format", b"2".to_vec()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.needs_upgrade().unwrap());
+    let err = store.check_consistent().unwrap_err().to_string();
+    assert!(err.contains("rebuild"), "{err}");
+    let validator = Validator::new(Reference::west_midlands());
+    let n = abstraction_tracker::project::rebuild::rebuild(&store, &validator, |_| {}).unwrap();
+    assert_eq!(n, 9);
+    assert!(!store.needs_upgrade().unwrap());
+    store.check_consistent().unwrap();
+    drop(store);
+    let after = state_reopened(dir.path(), as_of);
+    assert_eq!(get(&after, "/api/v1/months/2024-10").await, before);
+}

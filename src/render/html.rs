@@ -35,6 +35,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
          was spent on other duties</p></header>\n",
         n = rep.lpas.len()
     );
+    in_progress(&mut s, rep);
     summary(&mut s, rep, reference);
     lpa_table(&mut s, rep);
     let rows = reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
@@ -124,6 +125,50 @@ fn summary(s: &mut String, rep: &MonthReport, reference: &Reference) {
          </section>",
         reference.rag.green_max, reference.rag.amber_max
     );
+}
+
+/// The month in progress: what "to date" means, the burn-down, and each LPA's forecast.
+fn in_progress(s: &mut String, rep: &MonthReport) {
+    let Some(until) = rep
+        .lpas
+        .iter()
+        .find_map(|l| l.in_progress.as_ref().map(|p| p.to_date_until))
+    else {
+        return;
+    };
+    let _ = write!(
+        s,
+        "<section class=\"in-progress\" aria-labelledby=\"in-progress\">\
+         <h2 id=\"in-progress\">In progress, figures to {until}</h2>\
+         <p>This month is not over. Figures to date run from the 1st to the start of {until}. \
+         The forecast adds the abstractions already planned for the rest of the month, and \
+         unplanned ones at the rate seen so far over the rest of the published roster; the \
+         budget is the LPA's target times the month's rostered hours.</p>"
+    );
+    if let Some(chart) = svg::budget_chart(rep) {
+        s.push_str(&chart);
+    }
+    let _ = write!(
+        s,
+        "<table><caption>The month so far and its forecast</caption><thead><tr><th scope=\"col\">LPA</th>\
+         <th scope=\"col\">Ratio to date</th><th scope=\"col\">Forecast ratio</th><th scope=\"col\">Target</th>\
+         <th scope=\"col\">Budget (h)</th><th scope=\"col\">Spent</th><th scope=\"col\">Forecast (h)</th></tr></thead><tbody>"
+    );
+    for l in &rep.lpas {
+        let Some(p) = &l.in_progress else { continue };
+        let _ = write!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&l.name),
+            pct(p.abstraction_ratio_to_date),
+            pct(p.forecast_ratio),
+            pct(Some(l.target_ratio)),
+            h(p.budget_hours),
+            pct(p.budget_spent_ratio),
+            h(p.forecast_abstracted_hours)
+        );
+    }
+    s.push_str("</tbody></table></section>\n");
 }
 
 fn lpa_table(s: &mut String, rep: &MonthReport) {
@@ -552,5 +597,43 @@ mod tests {
             "<th scope=\"row\">dudley-nowhere <span class=\"tag\">(not in the reference data)</span></th>"
         ));
         assert!(page.contains("<th scope=\"row\">dudley/dudley-nowhere</th>"));
+    }
+
+    #[test]
+    fn the_month_in_progress_says_so_and_draws_the_budget_burn_down() {
+        let r = Reference::west_midlands();
+        let month = Month::new(2024, 3);
+        let day = |d: i8| jiff::civil::date(2024, 3, d);
+        let inputs = vec![LpaInputs {
+            lpa: "dudley".into(),
+            this: lpa_month(400, &[("response_cover", 30)]),
+            days: Some((
+                day(12),
+                vec![
+                    (day(1), lpa_month(200, &[("response_cover", 30)])),
+                    (day(20), lpa_month(200, &[])),
+                ],
+            )),
+            ..Default::default()
+        }];
+        let rep = month_report(&r, month, &inputs, &[]);
+        let html = render(&rep, &r);
+        assert!(
+            html.contains("In progress, figures to 2024-03-12"),
+            "{html}"
+        );
+        assert!(html.contains("<svg class=\"chart budget\""));
+        // Dudley: budget 20 % of 400 h = 80 h; 30 h spent; forecast 30 + 0.15 × 200 = 60 h.
+        assert!(
+            html.contains("Dudley: 37.5% of the budget spent, 0.0% planned, forecast 75.0%"),
+            "{html}"
+        );
+        let md = crate::render::md::render(&rep, &r);
+        assert!(
+            md.contains("**In progress, figures to 2024-03-12.**"),
+            "{md}"
+        );
+        let (closed_r, closed) = sample();
+        assert!(!render(&closed, &closed_r).contains("In progress"));
     }
 }

@@ -15,6 +15,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         "# Neighbourhood abstraction: {} — {}\n",
         rep.force, rep.month
     );
+    in_progress(&mut s, rep);
     let f = &rep.summary;
     let _ = writeln!(
         s,
@@ -171,4 +172,39 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         reference.suppress_below
     );
     s
+}
+
+/// The month in progress, when this is it: a note and each LPA's forecast.
+fn in_progress(s: &mut String, rep: &MonthReport) {
+    let Some(until) = rep
+        .lpas
+        .iter()
+        .find_map(|l| l.in_progress.as_ref().map(|p| p.to_date_until))
+    else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "**In progress, figures to {until}.** Figures to date run from the 1st to the start of \
+         {until}; the forecast adds the abstractions planned for the rest of the month and \
+         unplanned ones at the rate so far; the budget is the target times the month's \
+         rostered hours.\n\n\
+         | LPA | Ratio to date | Forecast ratio | Target | Budget (h) | Spent | Forecast (h) |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    for l in &rep.lpas {
+        let Some(p) = &l.in_progress else { continue };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            l.name,
+            pct(p.abstraction_ratio_to_date),
+            pct(p.forecast_ratio),
+            pct(Some(l.target_ratio)),
+            hrs(p.budget_hours),
+            pct(p.budget_spent_ratio),
+            hrs(p.forecast_abstracted_hours)
+        );
+    }
+    let _ = writeln!(s);
 }

@@ -5,7 +5,7 @@
 
 use super::text::{esc, hrs_grouped, month_abbr, month_short, pct, NOT_COUNTED};
 use crate::domain::calendar::Month;
-use crate::domain::report::{LpaReport, TrendPoint};
+use crate::domain::report::{LpaReport, MonthReport, TrendPoint};
 use std::fmt::Write;
 
 const INK: &str = "#1f2937";
@@ -272,6 +272,104 @@ pub(super) fn reasons_chart(rows: &[(String, bool, f64)], month: Month) -> Strin
         ty = axis_y + 32.0
     );
     s
+}
+
+/// The month in progress as a budget burn-down: per LPA, a bar of the month's abstraction
+/// budget already spent, the planned abstractions still to come and the unplanned ones
+/// the rate to date projects, against the budget line at 100 %. None when no LPA has a
+/// budget (not the month in progress, or nothing rostered).
+pub(super) fn budget_chart(rep: &MonthReport) -> Option<String> {
+    let rows: Vec<(&str, f64, f64, f64)> = rep
+        .lpas
+        .iter()
+        .filter_map(|l| {
+            let p = l.in_progress.as_ref()?;
+            (p.budget_hours > 0.0).then(|| {
+                let b = p.budget_hours;
+                let projected = (p.forecast_abstracted_hours
+                    - p.abstracted_hours_to_date
+                    - p.planned_hours_rest)
+                    .max(0.0);
+                (
+                    l.name.as_str(),
+                    p.abstracted_hours_to_date / b,
+                    p.planned_hours_rest / b,
+                    projected / b,
+                )
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let (w, row_h, label_w, top, bottom) = (760.0, 26.0, 150.0, 8.0, 58.0);
+    let bar_w = w - label_w - 70.0;
+    let h = top + row_h * rows.len() as f64 + bottom;
+    let max = rows.iter().map(|r| r.1 + r.2 + r.3).fold(1.25, f64::max);
+    let xmax = (max / 0.25).ceil() * 0.25;
+    let x = |v: f64| label_w + v / xmax * bar_w;
+    let described: Vec<String> = rows
+        .iter()
+        .map(|(n, a, b, c)| {
+            format!(
+                "{n}: {} of the budget spent, {} planned, forecast {}",
+                pct(Some(*a)),
+                pct(Some(*b)),
+                pct(Some(a + b + c))
+            )
+        })
+        .collect();
+    let label = format!(
+        "Abstraction budget burn-down for {}, figures to the start of the as-of day: {}.",
+        month_short(rep.month),
+        described.join("; ")
+    );
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg class="chart budget" role="img" viewBox="0 0 {w} {h}" aria-label="{a}" xmlns="http://www.w3.org/2000/svg"><title>{a}</title><defs><pattern id="proj" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#e8edf3"/><line x1="0" y1="0" x2="0" y2="6" stroke="{LINE}" stroke-width="2"/></pattern></defs>"##,
+        a = esc(&label)
+    );
+    let axis_y = top + row_h * rows.len() as f64;
+    let ticks = (xmax / 0.25).round() as usize;
+    for k in 0..=ticks {
+        let t = k as f64 * 0.25;
+        let xx = x(t);
+        let _ = write!(
+            s,
+            r#"<line x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{axis_y}" stroke="{GRID}"/><text x="{xx:.1}" y="{ly}" text-anchor="middle" font-size="11" fill="{INK}">{v:.0}%</text>"#,
+            ly = axis_y + 14.0,
+            v = t * 100.0
+        );
+    }
+    for (i, (name, spent, planned, projected)) in rows.iter().enumerate() {
+        let yy = top + row_h * i as f64 + 4.0;
+        let bh = row_h - 8.0;
+        let _ = write!(
+            s,
+            r##"<text x="{lx}" y="{ty:.1}" text-anchor="end" font-size="11.5" fill="{INK}">{n}</text><rect x="{x0:.1}" y="{yy:.1}" width="{w1:.1}" height="{bh}" fill="{LINE}"/><rect x="{x1:.1}" y="{yy:.1}" width="{w2:.1}" height="{bh}" fill="#7fa7d6"/><rect x="{x2:.1}" y="{yy:.1}" width="{w3:.1}" height="{bh}" fill="url(#proj)" stroke="{LINE}" stroke-width="0.8"/><text x="{vx:.1}" y="{ty:.1}" font-size="11.5" fill="{INK}">{v}</text>"##,
+            lx = label_w - 8.0,
+            ty = yy + bh / 2.0 + 4.0,
+            n = esc(name),
+            x0 = x(0.0),
+            w1 = x(*spent) - x(0.0),
+            x1 = x(*spent),
+            w2 = x(spent + planned) - x(*spent),
+            x2 = x(spent + planned),
+            w3 = x(spent + planned + projected) - x(spent + planned),
+            vx = x(spent + planned + projected) + 6.0,
+            v = pct(Some(spent + planned + projected))
+        );
+    }
+    let bx = x(1.0);
+    let _ = write!(
+        s,
+        r##"<line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{axis_y}" stroke="#b42318" stroke-width="2" stroke-dasharray="5 3"/><line x1="{label_w}" y1="{axis_y}" x2="{x2}" y2="{axis_y}" stroke="{INK}"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="11" fill="{MUTED}">Share of the month's abstraction budget (target × rostered hours); dashed line: the budget. Solid: spent to date; light: planned; hatched: unplanned at the rate to date.</text></svg>"##,
+        x2 = label_w + bar_w,
+        cx = label_w + bar_w / 2.0,
+        ty = axis_y + 34.0
+    );
+    Some(s)
 }
 
 #[cfg(test)]
