@@ -33,7 +33,8 @@ async fn every_dashboard_query_runs_against_a_real_prometheus_scraping_the_track
     let data = tempfile::tempdir().unwrap();
     let tracker = Tracker::start(&nats.url(), data.path()).await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let lines = simulated("2024-01-01", "2024-03-31", 120, 11);
+    // Up to the as-of day (TEST_AS_OF, 2024-04-30), so the month-in-progress panels have data.
+    let lines = simulated("2024-02-01", "2024-04-30", 120, 11);
     publish_events(&js, &lines).await;
     // A couple of rejections so the rejection panels have data.
     publish(
