@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Local demo: a nats-server with JetStream, the tracker, a simulated quarter of West
-# Midlands traffic, then where to see metrics and the board's report.
+# Local demo: a nats-server with JetStream, the tracker, simulated West Midlands traffic
+# for the last three months up to now plus the roster published to the end of next
+# month, then the board's report for the month in progress and where to see metrics.
 # Installs what is missing when run as root on Debian; otherwise says what to run.
 #
 # Options (environment): DEMO_DIR (default ./demo-data), DEMO_NATS_PORT (14222),
-# DEMO_HTTP_PORT (18080), DEMO_OFFICERS (2000), DEMO_FROM/DEMO_TO (2024-01-01/2024-03-31),
-# DEMO_AS_OF (the tracker's "now", default noon on DEMO_TO), DEMO_KEEP=1 keeps the
-# broker and tracker running until Ctrl-C (the default on a terminal).
+# DEMO_HTTP_PORT (18080), DEMO_OFFICERS (2000), DEMO_AS_OF (the tracker's and the
+# simulator's "now", RFC 3339; default the wall clock), DEMO_FROM/DEMO_TO (default the
+# 1st of the month two months before now / the last day of next month; a DEMO_TO given
+# alone makes noon on it "now", the history-only demo), DEMO_KEEP=1 keeps the broker and
+# tracker running until Ctrl-C (the default on a terminal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +23,17 @@ DIR=${DEMO_DIR:-./demo-data}
 NATS_PORT=${DEMO_NATS_PORT:-$(free_port 14222)}
 HTTP_PORT=${DEMO_HTTP_PORT:-$(free_port 18080)}
 OFFICERS=${DEMO_OFFICERS:-2000}
-FROM=${DEMO_FROM:-2024-01-01}
-TO=${DEMO_TO:-2024-03-31}
-MONTH=${TO:0:7}
-# The simulated quarter is history: the tracker's clock is set to its last day, so
-# /metrics (the as-of month and the 12 before it) shows it.
-AS_OF=${DEMO_AS_OF:-${TO}T12:00:00Z}
+if [ -n "${DEMO_TO:-}" ] && [ -z "${DEMO_AS_OF:-}" ]; then
+  AS_OF=${DEMO_TO}T12:00:00Z
+else
+  AS_OF=${DEMO_AS_OF:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+fi
+THIS_MONTH=${AS_OF:0:7}
+FROM=${DEMO_FROM:-$(date -u -d "$THIS_MONTH-01 -2 months" +%Y-%m-%d)}
+TO=${DEMO_TO:-$(date -u -d "$THIS_MONTH-01 +2 months -1 day" +%Y-%m-%d)}
+# The month in progress: the tracker's as-of month (the simulator writes nothing after
+# AS_OF, except the roster already published for the days ahead).
+MONTH=$THIS_MONTH
 if [ -t 0 ]; then KEEP=${DEMO_KEEP:-1}; else KEEP=${DEMO_KEEP:-0}; fi
 
 if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
@@ -64,8 +72,8 @@ TRACKER_PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
 kill -0 "$TRACKER_PID" 2>/dev/null || { echo "the tracker did not start:" >&2; cat "$DIR/tracker.log" >&2; exit 1; }
 
-echo "== simulating $FROM to $TO for $OFFICERS neighbourhood staff, publishing to JetStream"
-"$BIN" simulate --seed 1 --from "$FROM" --to "$TO" --officers "$OFFICERS" >"$DIR/events.ndjson"
+echo "== simulating $FROM to $TO as of $AS_OF for $OFFICERS neighbourhood staff, publishing to JetStream"
+"$BIN" simulate --seed 1 --from "$FROM" --to "$TO" --now "$AS_OF" --officers "$OFFICERS" >"$DIR/events.ndjson"
 "$BIN" publish "$DIR/events.ndjson"
 
 echo "== waiting for the tracker to catch up"

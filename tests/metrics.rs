@@ -30,6 +30,7 @@ async fn promtool_finds_nothing_wrong_with_metrics_after_simulated_traffic() {
         from: "2024-03-25".parse().unwrap(),
         to: "2024-04-07".parse().unwrap(),
         officers: 150,
+        now: None,
     };
     let mut ndjson = Vec::new();
     let summary = simulate(&cfg, &reference, &mut ndjson, &mut |_, _| {}).unwrap();

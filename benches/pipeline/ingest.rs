@@ -257,6 +257,7 @@ pub(crate) fn sim_lines(
         from,
         to: from.saturating_add(jiff::Span::new().years(60)),
         officers,
+        now: None,
     };
     let mut sink = Lines {
         carry: Vec::new(),

@@ -259,6 +259,11 @@ pub struct SimulateArgs {
     /// Neighbourhood staff across the force.
     #[arg(long, default_value_t = 2000)]
     pub officers: u32,
+    /// Simulate live use at this instant (RFC 3339): nothing that happens after it is
+    /// written, and shifts of later days (to --to) count as published by then, so
+    /// --to past it gives the roster published ahead with no abstractions yet.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_as_of)]
+    pub now: Option<jiff::Timestamp>,
     #[command(flatten)]
     pub reference: ReferenceArg,
 }

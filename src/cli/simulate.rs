@@ -15,6 +15,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
         from: a.from,
         to: a.to,
         officers: a.officers,
+        now: a.now.map(|t| t.as_second()),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

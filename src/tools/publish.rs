@@ -327,6 +327,7 @@ mod tests {
             from: "2024-03-04".parse().unwrap(),
             to: "2024-03-05".parse().unwrap(),
             officers: 30,
+            now: None,
         };
         let mut out = Vec::new();
         simulate(&cfg, &Reference::west_midlands(), &mut out, &mut |_, _| {}).unwrap();

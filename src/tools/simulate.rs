@@ -26,6 +26,9 @@ pub struct SimConfig {
     /// Inclusive.
     pub to: Date,
     pub officers: u32,
+    /// Live use at this instant (seconds since the epoch): nothing after it is written,
+    /// and rosters of later days count as published by then.
+    pub now: Option<i64>,
 }
 
 impl Default for SimConfig {
@@ -37,6 +40,7 @@ impl Default for SimConfig {
             from,
             to,
             officers,
+            now: None,
         }
     }
 }
@@ -125,12 +129,12 @@ fn index_at(widths: &[f64], mut x: f64) -> usize {
 /// assumption: the city centre draws officers away more than Solihull does, so the
 /// board's figures differ between LPAs. An LPA of another force gets (20, 1.0).
 const LPA_FACTS: [(&str, f64, f64); 7] = [
-    ("birmingham", 69.0, 1.3),
+    ("birmingham", 69.0, 1.75),
     ("coventry", 18.0, 1.05),
     ("dudley", 24.0, 0.9),
     ("sandwell", 24.0, 1.1),
     ("solihull", 17.0, 0.65),
-    ("walsall", 20.0, 1.0),
+    ("walsall", 20.0, 1.45),
     ("wolverhampton", 20.0, 1.1),
 ];
 
@@ -266,6 +270,8 @@ struct Sim<'a> {
     reference: &'a Reference,
     tz: TimeZone,
     cutoff: i64,
+    /// Live use: rosters of later days count as published by then.
+    now: Option<i64>,
     summary: SimSummary,
     rng: Rng,
     date: Date,
@@ -296,6 +302,7 @@ pub fn simulate(
         reference,
         tz,
         cutoff: 0,
+        now: None,
         summary: SimSummary::default(),
         rng: Rng::new(0),
         date: cfg.from,
@@ -303,6 +310,10 @@ pub fn simulate(
         stamp: String::new(),
     };
     sim.cutoff = sim.timestamp(cfg.to.tomorrow().map_err(io_err)?.into())?;
+    if let Some(now) = cfg.now {
+        sim.cutoff = sim.cutoff.min(now);
+        sim.now = Some(now);
+    }
     for done in 1..=total {
         sim.rng = Rng::new(day_seed ^ sim.day_no as u64);
         sim.stamp = sim.date.strftime("%Y%m%d").to_string();
@@ -387,7 +398,11 @@ impl Sim<'_> {
         let shift_id = format!("s-{lpa}-{}-{}", self.stamp, o.num);
         // Rosters are published three days to two weeks ahead, in office hours.
         let ahead = self.rng.range(3, 14) * 24 * HOUR - self.rng.range(8 * HOUR, 17 * HOUR);
-        let rostered_at = self.timestamp(self.date.into())? - ahead;
+        let mut rostered_at = self.timestamp(self.date.into())? - ahead;
+        if let Some(now) = self.now {
+            // Live: the roster for the weeks ahead (Police Regulation 22) is already out.
+            rostered_at = rostered_at.min(now - HOUR);
+        }
         let event = Event::ShiftRostered {
             shift_id: shift_id.clone(),
             fields: ShiftFields {
@@ -557,6 +572,7 @@ mod tests {
             from,
             to,
             officers,
+            now: None,
         };
         let mut out = Vec::new();
         let s = simulate(&cfg, &Reference::west_midlands(), &mut out, &mut |_, _| {}).unwrap();
@@ -674,5 +690,39 @@ mod tests {
         assert!(started.elapsed().as_secs() < 5);
         assert_eq!(calls, (1..=7).map(|n| (n, 7)).collect::<Vec<_>>());
         assert!(s.shifts > 600 && s.abstractions > 50, "{s:?}");
+    }
+
+    #[test]
+    fn live_use_writes_nothing_after_now_but_the_roster_ahead() {
+        let now = "2024-06-12T12:00:00Z".parse::<jiff::Timestamp>().unwrap();
+        let cfg = SimConfig {
+            officers: 200,
+            from: date(2024, 6, 1),
+            to: date(2024, 7, 31),
+            now: Some(now.as_second()),
+            ..SimConfig::default()
+        };
+        let mut out = Vec::new();
+        simulate(&cfg, &Reference::west_midlands(), &mut out, &mut |_, _| {}).unwrap();
+        let (mut late_shifts, mut before) = (0, 0);
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let e: Value = serde_json::from_slice(line).unwrap();
+            let at = secs(&e["occurred_at"]);
+            assert!(at <= now.as_second(), "{e}");
+            if e["type"] == "shift.rostered"
+                && secs(&e["data"]["start"]) > secs(&Value::from("2024-07-25T00:00:00Z"))
+            {
+                late_shifts += 1;
+            }
+            if e["type"] == "abstraction.recorded" || e["type"] == "abstraction.started" {
+                assert!(secs(&e["data"]["start"]) <= now.as_second(), "{e}");
+                before += 1;
+            }
+        }
+        assert!(
+            late_shifts > 100,
+            "the roster to the end of July is out: {late_shifts}"
+        );
+        assert!(before > 20, "abstractions up to now: {before}");
     }
 }

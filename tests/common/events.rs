@@ -141,6 +141,7 @@ pub fn simulated(from: &str, to: &str, officers: u32, seed: u64) -> Vec<Vec<u8>>
         from: from.parse().unwrap(),
         to: to.parse().unwrap(),
         officers,
+        now: None,
     };
     let mut out = Vec::new();
     abstraction_tracker::tools::simulate::simulate(
