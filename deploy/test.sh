@@ -48,6 +48,9 @@ if ! cargo deny --version >/dev/null 2>&1; then
     exit 1
   }
 fi
+# cargo deny reads the metadata of every platform's crates (windows-sys too), which a build on
+# Linux never downloads: fetch them first so the offline check finds them in a fresh cargo home.
+cargo fetch --locked --quiet
 cargo deny --offline check --hide-inclusion-graph licenses bans sources
 # Advisories need the RustSec database, cloned from GitHub: run them where it is
 # reachable (this machine's registries-only network is not).
