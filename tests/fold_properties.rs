@@ -7,7 +7,7 @@
 use abstraction_tracker::domain::event::{
     AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
 };
-use abstraction_tracker::domain::fold::{entity_of, EntityId, EntityState};
+use abstraction_tracker::domain::fold::{entity_of, EntityId, EntityState, Rules};
 use abstraction_tracker::domain::readmodel::{LpaMonth, ReadModels};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::project::projector;
@@ -266,7 +266,7 @@ fn fold_pure(events: &[Envelope]) -> ReadModels {
         let state = states
             .entry(id.clone())
             .or_insert_with(|| EntityState::empty_for(&id));
-        models.apply(state.step(env));
+        models.apply(state.step(env, &Rules::default()));
     }
     models.prune();
     models
@@ -283,7 +283,7 @@ fn fold_pure_by_entity(events: &[Envelope]) -> ReadModels {
     }
     let mut models = ReadModels::default();
     for (id, evs) in by_entity {
-        models.apply(EntityState::from_events(&id, evs).total("dudley"));
+        models.apply(EntityState::from_events(&id, evs).total("dudley", &Rules::default()));
     }
     models.prune();
     models

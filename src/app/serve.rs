@@ -37,13 +37,23 @@ pub async fn run(
     info!(dir = %config.data_dir.display(), "opening the store (minutes for millions of events)");
     let opening = std::time::Instant::now();
     let store = Store::open(&config.data_dir)?;
+    let rules = crate::domain::fold::Rules::from(&config.reference.limits);
     if store.needs_upgrade()? {
         info!("store format 2: deriving the per-day read models from the log (a rebuild)");
         let validator = crate::wire::decode::Validator::new(config.reference.clone());
         let n = crate::project::rebuild::rebuild(&store, &validator, |_| {})?;
         info!(events = n, "store upgraded to format 3");
+    } else if !store.rules_match(&rules)? {
+        info!(
+            max_interval_hours = config.reference.limits.max_interval_hours,
+            "the reference data's limits.max_interval_hours differs from the one the read models were folded with: rebuilding them from the log"
+        );
+        let validator = crate::wire::decode::Validator::new(config.reference.clone());
+        let n = crate::project::rebuild::rebuild(&store, &validator, |_| {})?;
+        info!(events = n, "read models rebuilt");
     }
     store.check_consistent()?;
+    store.check_rules(&rules)?;
     info!(
         seconds = opening.elapsed().as_secs_f64(),
         events = store.log_len()?,

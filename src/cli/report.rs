@@ -6,6 +6,7 @@ use super::client;
 use abstraction_tracker::app::figures;
 use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::calendar::Month;
+use abstraction_tracker::domain::fold::Rules;
 use abstraction_tracker::render;
 use abstraction_tracker::store::Store;
 use std::io::Write;
@@ -25,6 +26,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         None => {
             let reference = a.reference.load()?;
             let store = Store::open_existing(&a.data_dir)?;
+            store.check_rules(&Rules::from(&reference.limits))?;
             let as_of = Clock::from_as_of(a.as_of).day();
             let rep = figures::month(&store, &reference, month, as_of)?;
             render::render(&rep, &reference, a.format)

@@ -43,6 +43,13 @@ pub struct OpenCell {
     pub sector: String,
 }
 
+/// A shift or abstraction whose folded interval is longer than the plausible limit,
+/// by the month it starts in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImplausibleCell {
+    pub month: Month,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfficerCell {
     pub month: Month,
@@ -57,4 +64,5 @@ pub struct Contribution {
     pub abstracted: Vec<AbstractedCell>,
     pub open: Vec<OpenCell>,
     pub officer: Vec<OfficerCell>,
+    pub implausible: Vec<ImplausibleCell>,
 }

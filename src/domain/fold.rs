@@ -12,11 +12,36 @@
 
 use super::calendar::{month_of, split_by_day, Month};
 use super::contribution::{
-    AbstractedCell, AbstractionKey, Contribution, OfficerCell, OpenCell, RosteredCell,
+    AbstractedCell, AbstractionKey, Contribution, ImplausibleCell, OfficerCell, OpenCell,
+    RosteredCell,
 };
 use super::event::{AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields};
 use super::readmodel::Delta;
+use super::reference::Limits;
 use serde::{Deserialize, Serialize};
+
+/// What the fold takes from the reference data: the longest plausible interval. A shift
+/// or abstraction whose folded interval is longer counts in no hours, only as
+/// implausible (contract section 9). Read models depend on it, so the store records the
+/// rules it was folded with and a change means a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub max_interval_ms: i64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules::from(&Limits::default())
+    }
+}
+
+impl From<&Limits> for Rules {
+    fn from(l: &Limits) -> Self {
+        Rules {
+            max_interval_ms: l.max_interval_ms(),
+        }
+    }
+}
 
 /// The (`occurred_at`, `event_id`) order that decides which event is "latest".
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -128,16 +153,16 @@ impl EntityState {
 
     /// Folds one more event in and returns what it changes in the read models: the new
     /// contribution less the old.
-    pub fn step(&mut self, env: &Envelope) -> Delta {
-        let before = self.contribution(&env.lpa);
+    pub fn step(&mut self, env: &Envelope, rules: &Rules) -> Delta {
+        let before = self.contribution(rules);
         self.apply(env);
-        Delta::between(&env.lpa, &before, &self.contribution(&env.lpa))
+        Delta::between(&env.lpa, &before, &self.contribution(rules))
     }
 
     /// The entity's whole contribution as a change from nothing: the sum of the
     /// [`step`](EntityState::step)s of its events (what `rebuild` adds per entity).
-    pub fn total(&self, lpa: &str) -> Delta {
-        Delta::between(lpa, &Contribution::default(), &self.contribution(lpa))
+    pub fn total(&self, lpa: &str, rules: &Rules) -> Delta {
+        Delta::between(lpa, &Contribution::default(), &self.contribution(rules))
     }
 
     /// Folds one event into the state. The event must belong to this entity.
@@ -180,18 +205,18 @@ impl EntityState {
         }
     }
 
-    pub fn contribution(&self, lpa: &str) -> Contribution {
+    pub fn contribution(&self, rules: &Rules) -> Contribution {
         match self {
-            EntityState::Shift(s) => s.contribution(),
-            EntityState::Abstraction(a) => a.contribution(lpa),
+            EntityState::Shift(s) => s.contribution(rules),
+            EntityState::Abstraction(a) => a.contribution(rules),
         }
     }
 }
 
 /// The pure step: given an entity's earlier events and a new event of it, what the new
 /// event changes in the read models.
-pub fn delta(prior: &[Envelope], event: &Envelope) -> Delta {
-    EntityState::from_events(&entity_of(&event.event), prior).step(event)
+pub fn delta(prior: &[Envelope], event: &Envelope, rules: &Rules) -> Delta {
+    EntityState::from_events(&entity_of(&event.event), prior).step(event, rules)
 }
 
 /// An abstraction as the board sees it, after base, end and amendments.
@@ -252,7 +277,7 @@ impl AbstractionState {
         Some(e)
     }
 
-    fn contribution(&self, _lpa: &str) -> Contribution {
+    fn contribution(&self, rules: &Rules) -> Contribution {
         let mut c = Contribution::default();
         let Some(e) = self.effective() else {
             return c;
@@ -263,6 +288,11 @@ impl AbstractionState {
                 month: start_month,
                 sector: e.sector,
             }),
+            // Each event passed the limit; `ended` or `amended` can still stretch the
+            // folded interval past it (a mistyped end): counted nowhere but in data quality.
+            Some(end) if end - e.start_ms > rules.max_interval_ms => {
+                c.implausible.push(ImplausibleCell { month: start_month })
+            }
             Some(end) if end > e.start_ms => {
                 let key = AbstractionKey {
                     reason: e.reason,
@@ -294,7 +324,7 @@ impl AbstractionState {
 }
 
 impl ShiftState {
-    fn contribution(&self) -> Contribution {
+    fn contribution(&self, rules: &Rules) -> Contribution {
         let mut c = Contribution::default();
         if self.cancelled {
             return c;
@@ -303,6 +333,14 @@ impl ShiftState {
             return c;
         };
         let s = &s.value;
+        // A rostered shift is one event, checked on the way in: this holds only when
+        // the limit was lowered after it was stored.
+        if s.end_ms - s.start_ms > rules.max_interval_ms {
+            c.implausible.push(ImplausibleCell {
+                month: Month::containing_ms(s.start_ms),
+            });
+            return c;
+        }
         for (i, (day, ms)) in split_by_day(s.start_ms, s.end_ms).into_iter().enumerate() {
             c.rostered.push(RosteredCell {
                 month: month_of(day),
@@ -357,7 +395,7 @@ pub(crate) mod tests {
     }
 
     fn abs_ms(s: &EntityState) -> i64 {
-        s.contribution("dudley")
+        s.contribution(&Rules::default())
             .abstracted
             .iter()
             .map(|c| c.ms)
@@ -383,14 +421,14 @@ pub(crate) mod tests {
             },
         );
         let only_started = fold(std::slice::from_ref(&started));
-        assert_eq!(only_started.contribution("dudley").open.len(), 1);
+        assert_eq!(only_started.contribution(&Rules::default()).open.len(), 1);
         assert_eq!(abs_ms(&only_started), 0);
         // Either order gives the same state.
         let a = fold(&[started.clone(), ended.clone()]);
         let b = fold(&[ended, started]);
         assert_eq!(a, b);
         assert_eq!(abs_ms(&a), 3 * H);
-        assert!(a.contribution("dudley").open.is_empty());
+        assert!(a.contribution(&Rules::default()).open.is_empty());
     }
 
     #[test]
@@ -412,7 +450,7 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(
-            fold(&[cancel, rec]).contribution("dudley"),
+            fold(&[cancel, rec]).contribution(&Rules::default()),
             Contribution::default()
         );
     }
@@ -470,6 +508,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn given_an_end_past_the_limit_then_it_is_implausible_in_any_order() {
+        let started = env(
+            "e1",
+            T0,
+            Event::AbstractionStarted {
+                abstraction_id: "a".into(),
+                fields: fields(T0, "response_cover"),
+            },
+        );
+        let ended = env(
+            "e2",
+            T0 + 30 * H,
+            Event::AbstractionEnded {
+                abstraction_id: "a".into(),
+                end_ms: T0 + 30 * H,
+            },
+        );
+        let rules = Rules::default();
+        for events in [[started.clone(), ended.clone()], [ended, started]] {
+            let c = fold(&events).contribution(&rules);
+            assert_eq!(c.implausible.len(), 1);
+            assert!(c.abstracted.is_empty() && c.open.is_empty() && c.officer.is_empty());
+        }
+    }
+
+    #[test]
     fn given_a_cancelled_shift_then_it_leaves_the_denominator() {
         let rostered = env(
             "e1",
@@ -486,7 +550,7 @@ pub(crate) mod tests {
             },
         );
         let s = fold(std::slice::from_ref(&rostered));
-        assert_eq!(s.contribution("dudley").rostered[0].ms, 8 * H);
+        assert_eq!(s.contribution(&Rules::default()).rostered[0].ms, 8 * H);
         let cancelled = env(
             "e2",
             T0,
@@ -495,7 +559,7 @@ pub(crate) mod tests {
             },
         );
         assert!(fold(&[cancelled, rostered])
-            .contribution("dudley")
+            .contribution(&Rules::default())
             .rostered
             .is_empty());
     }

@@ -49,6 +49,10 @@ pub struct LpaMonth {
     /// Abstractions with a base event and no end, by the month they started.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub open: i64,
+    /// Shifts and abstractions starting this month whose folded interval is longer than
+    /// the plausible limit: counted in no hours, listed in data quality.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub implausible: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -57,7 +61,10 @@ fn is_zero(n: &i64) -> bool {
 
 impl LpaMonth {
     pub fn is_empty(&self) -> bool {
-        self.rostered.is_empty() && self.abstracted.is_empty() && self.open == 0
+        self.rostered.is_empty()
+            && self.abstracted.is_empty()
+            && self.open == 0
+            && self.implausible == 0
     }
 
     pub fn add_rostered(&mut self, role: Role, ms: i64, n: i64) {
@@ -82,6 +89,7 @@ impl LpaMonth {
             bump(&mut self.abstracted, k.clone(), t.ms, t.n);
         }
         self.open += other.open;
+        self.implausible += other.implausible;
     }
 
     pub fn rostered_ms(&self) -> i64 {
@@ -247,6 +255,9 @@ impl ReadModels {
                 .or_default()
                 .open += sign;
         }
+        for i in &c.implausible {
+            self.lpa_months.entry(at(i.month)).or_default().implausible += sign;
+        }
         for o in &c.officer {
             let by = ByOfficer {
                 lpa: lpa.to_string(),
@@ -389,7 +400,7 @@ mod given_when_then {
 
     impl Given {
         fn when(&self, event: &Envelope) -> Delta {
-            delta(&self.0, event)
+            delta(&self.0, event, &crate::domain::fold::Rules::default())
         }
 
         /// The read models of every event, each event's delta applied in turn.
@@ -401,7 +412,7 @@ mod given_when_then {
                 let state = states
                     .entry(id.clone())
                     .or_insert_with(|| EntityState::empty_for(&id));
-                models.apply(state.step(e));
+                models.apply(state.step(e, &crate::domain::fold::Rules::default()));
             }
             models.prune();
             models

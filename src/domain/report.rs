@@ -119,6 +119,10 @@ pub struct DataQuality {
     /// `lpa/sector` codes not in the reference data, with rostered + abstracted entries.
     pub unknown_sectors: BTreeMap<String, i64>,
     pub rejected_events: BTreeMap<String, u64>,
+    /// Shifts and abstractions starting this month whose folded interval is longer than
+    /// `limits.max_interval_hours` (counted in no hours), by LPA code; LPAs with none
+    /// are left out.
+    pub implausible_interval: BTreeMap<String, i64>,
 }
 
 impl LpaReport {
@@ -180,6 +184,10 @@ pub fn month_report(
         let inp = inputs.iter().find(|i| i.lpa == l.code).unwrap_or(&empty);
         let r = lpa_report(reference, l, inp, &mut dq);
         dq.open_abstractions += r.open_abstractions;
+        if inp.this.implausible != 0 {
+            dq.implausible_interval
+                .insert(l.code.clone(), inp.this.implausible);
+        }
         lpas.push(r);
     }
     let sum_ms = |f: &dyn Fn(&LpaInputs) -> i64| inputs.iter().map(f).sum::<i64>();

@@ -269,7 +269,9 @@ impl Ingestor {
         let mut stats = BatchStats::default();
         let checkpoint = self.store.checkpoint(&self.config.consumer)?;
         let mut commit = self.store.begin();
-        let mut projector = projector::Projector::default();
+        let mut projector = projector::Projector::with_rules(crate::domain::fold::Rules::from(
+            &self.validator.reference().limits,
+        ));
         let mut pending_rejections = Vec::new();
         let mut last: Option<&Message> = None;
         for msg in &batch {

@@ -7,7 +7,7 @@
 //! things by domain values only.
 
 use crate::domain::event::Envelope;
-use crate::domain::fold::{entity_of, EntityId, EntityState};
+use crate::domain::fold::{entity_of, EntityId, EntityState, Rules};
 use crate::domain::readmodel::{Delta, ReadModels};
 use crate::store::{Kv, KvResult, StoreError};
 use crate::wire::decode::{decode_stored, same_content};
@@ -53,9 +53,19 @@ pub struct Projector {
     /// The values of the read models this batch touched, its changes applied.
     models: ReadModels,
     log_len: Option<u64>,
+    rules: Rules,
 }
 
 impl Projector {
+    /// A projector folding by `rules` (the reference data's limits); `default()` folds
+    /// by the default limits.
+    pub fn with_rules(rules: Rules) -> Projector {
+        Projector {
+            rules,
+            ..Projector::default()
+        }
+    }
+
     pub fn ingest(&mut self, kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome> {
         if kv.has_event_id(&env.event_id)? {
             // Same content means same entity, so a stored id missing from this event's
@@ -70,7 +80,8 @@ impl Projector {
             None => kv.log_len()?,
         };
         // Fold before logging: the entity's earlier events are read from the log.
-        let delta = self.entity(kv, env)?.step(env);
+        let rules = self.rules;
+        let delta = self.entity(kv, env)?.step(env, &rules);
         self.apply(kv, delta)?;
         kv.append_event(env, raw);
         self.log_len = Some(len + 1);

@@ -11,7 +11,7 @@
 //! store [`Commit`](crate::store::Commit).
 
 use crate::domain::event::Envelope;
-use crate::domain::fold::{entity_of, EntityKind, EntityState};
+use crate::domain::fold::{entity_of, EntityKind, EntityState, Rules};
 use crate::domain::readmodel::Delta;
 use crate::project::projector::Projector;
 use crate::store::{Store, StoreError};
@@ -43,6 +43,7 @@ pub fn rebuild(
     if let Some(lpa) = lpas.iter().find(|l| validator.reference().lpa(l).is_none()) {
         return Err(RebuildError::UnknownLpa(lpa.clone()));
     }
+    let rules = Rules::from(&validator.reference().limits);
     store.start_rebuild()?;
     // Shifts outnumber abstractions, so their parts go first: the big parts start early
     // and the small ones even out the threads at the end.
@@ -64,7 +65,7 @@ pub fn rebuild(
                         let Some((lpa, kind)) = queue.lock().expect("queue").pop_front() else {
                             break;
                         };
-                        let (delta, k) = fold_part(store, &lpa, kind, &progress)?;
+                        let (delta, k) = fold_part(store, &lpa, kind, &rules, &progress)?;
                         n += k;
                         match folded.lock().expect("results").entry(lpa) {
                             Entry::Occupied(mut e) => e.get_mut().apply(delta),
@@ -90,7 +91,7 @@ pub fn rebuild(
         projector.write(&mut commit);
         commit.commit(false)?;
     }
-    store.finish_rebuild()?;
+    store.finish_rebuild(&rules)?;
     Ok(total)
 }
 
@@ -99,6 +100,7 @@ fn fold_part(
     store: &Store,
     lpa: &str,
     kind: EntityKind,
+    rules: &Rules,
     progress: &impl Fn(u64),
 ) -> Result<(Delta, u64), RebuildError> {
     let mut delta = Delta::default();
@@ -107,7 +109,7 @@ fn fold_part(
     let add = |delta: &mut Delta, events: &mut Vec<Envelope>| {
         if let Some(first) = events.first() {
             let state = EntityState::from_events(&entity_of(&first.event), events.iter());
-            delta.apply(state.total(lpa));
+            delta.apply(state.total(lpa, rules));
             events.clear();
         }
     };

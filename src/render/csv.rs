@@ -65,6 +65,9 @@ pub fn render(rep: &MonthReport) -> String {
     for (sector, n) in &rep.data_quality.unknown_sectors {
         row("", "Force", "unknown_sector_entries", sector, n.to_string());
     }
+    for (lpa, n) in &rep.data_quality.implausible_interval {
+        row("", "Force", "implausible_interval", lpa, n.to_string());
+    }
     for l in &rep.lpas {
         let (code, name) = (l.lpa.as_str(), l.name.as_str());
         let mut r = |measure: &str, key: &str, value: String| row(code, name, measure, key, value);

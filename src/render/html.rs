@@ -398,6 +398,20 @@ fn data_quality(s: &mut String, rep: &MonthReport) {
         ("Reason code", "Events"),
         &rejected,
     );
+    if !dq.implausible_interval.is_empty() {
+        s.push_str("</div><div>");
+        let implausible: Vec<(String, String)> = dq
+            .implausible_interval
+            .iter()
+            .map(|(k, n)| (esc(k), n.to_string()))
+            .collect();
+        small_table(
+            s,
+            "Implausible intervals (implausible_interval): later corrections made them longer than the limit, so they count in no hours",
+            ("LPA", "Shifts and abstractions"),
+            &implausible,
+        );
+    }
     s.push_str("</div></div></section>\n");
 }
 

@@ -165,6 +165,13 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             let _ = writeln!(s, "- Rejected events, `{k}`: {n}");
         }
     }
+    for (lpa, n) in &dq.implausible_interval {
+        let _ = writeln!(
+            s,
+            "- Implausible intervals (`implausible_interval`), `{lpa}`: {n} shift(s) or abstraction(s) longer than {} hours, counted in no hours",
+            reference.limits.max_interval_hours
+        );
+    }
     let _ = writeln!(
         s,
         "\nHours are exact elapsed time split at midnight on the 1st, Europe/London. \

@@ -13,6 +13,7 @@
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
 //! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) of one local day (JSON; `open` unused): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
+//! | `m/max_interval_ms` | the plausible limit the read models were folded by (i64 BE): a changed limit means a rebuild |
 //! | `m/format`, `m/log_len`, `m/rebuilding`, `m/checkpoint/<consumer>`, `m/rejected/<YYYY-MM>/<code>` | store format, event count, rebuild marker, checkpoints (u64 BE), rejection tallies (u64 BE): not derived from the log |
 //!
 //! The log is grouped by entity rather than by arrival: an entity's state is the fold
@@ -37,6 +38,8 @@ pub const META_UPGRADE: &[u8] = b"m/upgrade";
 pub const META_REBUILDING: &[u8] = b"m/rebuilding";
 /// The store format: 3 adds the per-day read models to format 2; 2 is the log keyed by entity with no stored entity states.
 pub const META_FORMAT: &[u8] = b"m/format";
+/// The fold's limit the read models were derived with (`max_interval_ms`, i64 BE).
+pub const META_RULES: &[u8] = b"m/max_interval_ms";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
 pub const DERIVED_PREFIXES: [&[u8]; 5] = [b"a/", b"n/", b"s/", b"o/", b"d/"];
 

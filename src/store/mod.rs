@@ -18,6 +18,7 @@ pub use kv::{Kv, KvResult};
 
 use crate::domain::calendar::{Day, Month};
 use crate::domain::fold::EntityKind;
+use crate::domain::fold::Rules;
 use crate::domain::readmodel::{LpaMonth, SectorMonth};
 use bloom::{FilterState, Filters};
 use keys::{DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX, META_FORMAT, META_REBUILDING};
@@ -40,6 +41,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("a rebuild was interrupted; run `abstraction-tracker rebuild --data-dir {0}` before serving")]
     RebuildInterrupted(String),
+    #[error("the read models in {dir} were folded with limits.max_interval_hours = {stored}, the reference data now says {now}; run `abstraction-tracker rebuild --data-dir {dir}` with this reference (`serve` does so itself)")]
+    RulesChanged {
+        dir: String,
+        stored: String,
+        now: i64,
+    },
     #[error("data directory {dir} was written by an earlier version of abstraction-tracker (store format 1); `export` it with that version, then `publish` the file to rebuild a fresh data directory")]
     OldFormat { dir: String },
 }
@@ -213,6 +220,40 @@ impl Store {
     /// missing until a rebuild derives them (`serve` does so on start).
     pub fn needs_upgrade(&self) -> Result<bool, StoreError> {
         Ok(self.db.get(keys::META_UPGRADE)?.is_some())
+    }
+
+    /// Whether the read models were folded by `rules`. A store whose log is empty
+    /// takes them on (nothing was folded yet); one with events but no record of its
+    /// rules was folded by an earlier version and is not known to match.
+    pub fn rules_match(&self, rules: &Rules) -> Result<bool, StoreError> {
+        match self.db.get(keys::META_RULES)? {
+            Some(v) => Ok(v.as_ref() == rules.max_interval_ms.to_be_bytes()),
+            None if self.log_len()? == 0 => {
+                self.db
+                    .insert(keys::META_RULES, &rules.max_interval_ms.to_be_bytes())?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Refuses read models folded by other rules than `rules` (see [`Store::rules_match`]).
+    pub fn check_rules(&self, rules: &Rules) -> Result<(), StoreError> {
+        if self.rules_match(rules)? {
+            return Ok(());
+        }
+        let stored = match self.db.get(keys::META_RULES)? {
+            Some(v) if v.len() == 8 => {
+                let ms = i64::from_be_bytes(v.as_ref().try_into().expect("8 bytes"));
+                format!("{}", ms / 3_600_000)
+            }
+            _ => "unrecorded".into(),
+        };
+        Err(StoreError::RulesChanged {
+            dir: self.dir.clone(),
+            stored,
+            now: rules.max_interval_ms / 3_600_000,
+        })
     }
 
     pub fn begin(&self) -> Commit {
@@ -392,8 +433,11 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_rebuild(&self) -> Result<(), StoreError> {
+    /// Ends a rebuild whose read models were folded by `rules`.
+    pub fn finish_rebuild(&self, rules: &Rules) -> Result<(), StoreError> {
         self.db.flush()?;
+        self.db
+            .insert(keys::META_RULES, &rules.max_interval_ms.to_be_bytes())?;
         self.db.remove(keys::META_UPGRADE)?;
         self.db.remove(META_REBUILDING)?;
         self.db.flush()?;
