@@ -198,6 +198,11 @@ async fn every_in_progress_field_matches_the_figures_worked_by_hand() {
         (value("neighbourhood_abstraction_budget_spent_ratio") - 4.0 / (target * 27.0)).abs()
             < 1e-9
     );
+    // Spent to date and planned for the rest: (4 + 5) / budget.
+    assert!(
+        (value("neighbourhood_abstraction_budget_planned_ratio") - 9.0 / (target * 27.0)).abs()
+            < 1e-9
+    );
     assert!(
         !metrics
             .contains("neighbourhood_abstraction_forecast_ratio{lpa=\"dudley\",month=\"2024-09\"}"),

@@ -206,6 +206,7 @@ struct Families {
     to_date: GaugeVec,
     forecast: GaugeVec,
     budget_spent: GaugeVec,
+    budget_planned: GaugeVec,
 }
 
 impl Families {
@@ -261,11 +262,17 @@ impl Families {
                 "The as-of month only: abstracted hours to date over the budget (target ratio x the month's rostered hours).",
                 &["lpa", "month"],
             ),
+            // Not in the contract's list: the "planned" line of the board's burn-down.
+            budget_planned: gauge(
+                "neighbourhood_abstraction_budget_planned_ratio",
+                "The as-of month only: abstracted hours to date plus the planned abstractions for the rest of the month, over the budget.",
+                &["lpa", "month"],
+            ),
         }
     }
 
     /// In exposition order.
-    fn all(&self) -> [&GaugeVec; 10] {
+    fn all(&self) -> [&GaugeVec; 11] {
         [
             &self.rostered,
             &self.abstracted,
@@ -273,6 +280,7 @@ impl Families {
             &self.to_date,
             &self.forecast,
             &self.budget_spent,
+            &self.budget_planned,
             &self.target,
             &self.open,
             &self.store_size,
@@ -330,6 +338,7 @@ impl ReadModelCollector {
                     (&f.to_date, p.abstraction_ratio_to_date),
                     (&f.forecast, p.forecast_ratio),
                     (&f.budget_spent, p.budget_spent_ratio),
+                    (&f.budget_planned, p.budget_planned_ratio()),
                 ] {
                     if let Some(v) = v {
                         g.with_label_values(&labels).set(v);

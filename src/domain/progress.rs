@@ -26,6 +26,16 @@ pub struct InProgress {
     pub budget_spent_ratio: Option<f64>,
 }
 
+impl InProgress {
+    /// Abstracted to date plus planned for the rest, over the budget: the "planned" line
+    /// of a burn-down (where the month ends if nothing unplanned happens from today);
+    /// none when the budget is 0.
+    pub fn budget_planned_ratio(&self) -> Option<f64> {
+        (self.budget_hours > 0.0)
+            .then(|| (self.abstracted_hours_to_date + self.planned_hours_rest) / self.budget_hours)
+    }
+}
+
 fn as_string<S: serde::Serializer>(d: &Day, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(d)
 }
