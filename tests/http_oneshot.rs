@@ -122,6 +122,7 @@ fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
         metrics,
         probe: None,
         api_token: api_token.map(str::to_owned),
+        view: None,
     };
     (dir, state)
 }

@@ -109,6 +109,7 @@ fn state(dir: &std::path::Path, as_of: &str) -> AppState {
         metrics,
         probe: None,
         api_token: None,
+        view: None,
     }
 }
 
@@ -244,6 +245,7 @@ fn state_reopened(dir: &std::path::Path, as_of: &str) -> AppState {
         metrics,
         probe: None,
         api_token: None,
+        view: None,
     }
 }
 

@@ -473,6 +473,7 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             data_dir: data.path().into(),
             reference: Reference::west_midlands(),
             ingest: IngestConfig::default(),
+            lpas: None,
             api_token: Some("s3cret-token".into()),
             clock: Clock::AsOf(TEST_AS_OF.parse().unwrap()),
         },

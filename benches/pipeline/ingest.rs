@@ -440,6 +440,8 @@ pub(crate) fn child_ingest() -> anyhow::Result<()> {
             validator,
             observer: metrics.clone(),
             config: IngestConfig::default(),
+            lock: Default::default(),
+            touched: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let t = Instant::now();

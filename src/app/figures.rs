@@ -1,13 +1,15 @@
 //! Gathers a month's report inputs from the store and hands them to the pure
-//! `domain::report`; shared by the HTTP API and the `report` command.
+//! `domain::report`; shared by the HTTP API, the `report` command and the figures
+//! bucket publisher.
 
 use crate::domain::calendar::{month_of, Day, Month};
 use crate::domain::reference::Reference;
-use crate::domain::report::{month_report, LpaInputs, MonthReport};
+use crate::domain::report::{force_report, month_report, LpaInputs, LpaReport, MonthReport};
 use crate::store::{Store, StoreError};
+use std::collections::BTreeMap;
 
-/// A month's report; `as_of` is the clock's local day, and the month holding it is in
-/// progress.
+/// A month's report with every LPA of the reference data from this store; `as_of` is
+/// the clock's local day, and the month holding it is in progress.
 pub fn month(
     store: &Store,
     reference: &Reference,
@@ -16,6 +18,24 @@ pub fn month(
 ) -> Result<MonthReport, StoreError> {
     let (inputs, rejected) = inputs(store, reference, month, as_of)?;
     Ok(month_report(reference, month, &inputs, &rejected))
+}
+
+/// The report of a projector that owns `owned`: those LPAs from this store, the others
+/// from `remote` (the figures bucket) or missing.
+pub fn force_month(
+    store: &Store,
+    reference: &Reference,
+    owned: &[String],
+    remote: &BTreeMap<String, LpaReport>,
+    month: Month,
+    as_of: Day,
+) -> Result<MonthReport, StoreError> {
+    let local = owned
+        .iter()
+        .map(|lpa| lpa_inputs(store, lpa, month, Some(as_of)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rejected = store.rejected_counts(month)?;
+    Ok(force_report(reference, month, &local, remote, &rejected))
 }
 
 /// The store reads behind a month's report: per-LPA inputs and rejection tallies.
@@ -28,31 +48,41 @@ pub fn inputs(
     month: Month,
     as_of: Day,
 ) -> Result<MonthInputs, StoreError> {
-    let in_progress = month_of(as_of) == month;
-    let mut inputs = Vec::with_capacity(reference.lpas.len());
-    for l in &reference.lpas {
-        let lpa = l.code.as_str();
-        let mut trend = Vec::with_capacity(13);
-        let mut m = month;
-        for _ in 0..13 {
-            trend.push((m, store.lpa_month(lpa, m)?));
-            m = m.prev();
-        }
-        trend.reverse();
-        inputs.push(LpaInputs {
-            lpa: lpa.to_string(),
-            this: store.lpa_month(lpa, month)?,
-            prev: store.lpa_month(lpa, month.prev())?,
-            year_ago: store.lpa_month(lpa, month.year_earlier())?,
-            sectors: store.sectors(lpa, month)?,
-            officer_counts: store.officer_counts(lpa, month)?,
-            trend,
-            days: match in_progress {
-                true => Some((as_of, store.lpa_days(lpa, month)?)),
-                false => None,
-            },
-        });
-    }
+    let inputs = reference
+        .lpas
+        .iter()
+        .map(|l| lpa_inputs(store, &l.code, month, Some(as_of)))
+        .collect::<Result<Vec<_>, _>>()?;
     let rejected = store.rejected_counts(month)?;
     Ok((inputs, rejected))
+}
+
+/// One LPA's inputs for `month`. With `as_of` in that month, its days too (the month in
+/// progress); without `as_of`, never (the figures bucket carries no month in progress).
+pub fn lpa_inputs(
+    store: &Store,
+    lpa: &str,
+    month: Month,
+    as_of: Option<Day>,
+) -> Result<LpaInputs, StoreError> {
+    let mut trend = Vec::with_capacity(13);
+    let mut m = month;
+    for _ in 0..13 {
+        trend.push((m, store.lpa_month(lpa, m)?));
+        m = m.prev();
+    }
+    trend.reverse();
+    Ok(LpaInputs {
+        lpa: lpa.to_string(),
+        this: store.lpa_month(lpa, month)?,
+        prev: store.lpa_month(lpa, month.prev())?,
+        year_ago: store.lpa_month(lpa, month.year_earlier())?,
+        sectors: store.sectors(lpa, month)?,
+        officer_counts: store.officer_counts(lpa, month)?,
+        trend,
+        days: match as_of {
+            Some(day) if month_of(day) == month => Some((day, store.lpa_days(lpa, month)?)),
+            _ => None,
+        },
+    })
 }

@@ -22,7 +22,15 @@ pub struct ReadyProbe {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub stream: String,
-    pub consumer: String,
+    /// The durable consumers of the owned LPAs; empty until ingest has set them up.
+    pub consumers: Arc<std::sync::RwLock<Vec<String>>>,
+}
+
+/// What a projector that owns some LPAs needs to show the force: which LPAs it owns,
+/// and the figures bucket for the others (set once the broker is reachable).
+pub struct ForceView {
+    pub owned: Vec<String>,
+    pub bucket: Arc<tokio::sync::OnceCell<async_nats::jetstream::kv::Store>>,
 }
 
 #[derive(Clone)]
@@ -33,6 +41,9 @@ pub struct AppState {
     pub probe: Option<ReadyProbe>,
     /// When set, `/api` and `/reports` need `Authorization: Bearer <token>`.
     pub api_token: Option<String>,
+    /// Set on a projector that owns only some LPAs: the others come from the figures
+    /// bucket. None: every LPA is this store's.
+    pub view: Option<Arc<ForceView>>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -138,20 +149,34 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if p.client.connection_state() != async_nats::connection::State::Connected {
         return (StatusCode::SERVICE_UNAVAILABLE, "not connected to NATS\n").into_response();
     }
+    let consumers = p.consumers.read().expect("probe lock").clone();
+    if consumers.is_empty() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "setting up the consumers\n",
+        )
+            .into_response();
+    }
+    // Ready when every owned LPA's consumer is caught up.
     let info = async {
         let stream = p.js.get_stream(&p.stream).await.ok()?;
-        stream.consumer_info(&p.consumer).await.ok()
+        let mut behind = Vec::new();
+        for c in &consumers {
+            let i = stream.consumer_info(c).await.ok()?;
+            if i.num_pending != 0 || i.num_ack_pending != 0 {
+                behind.push(format!(
+                    "{c}: {} pending, {} in flight",
+                    i.num_pending, i.num_ack_pending
+                ));
+            }
+        }
+        Some(behind)
     };
     match tokio::time::timeout(Duration::from_secs(2), info).await {
-        Ok(Some(i)) if i.num_pending == 0 && i.num_ack_pending == 0 => {
-            (StatusCode::OK, "ready\n").into_response()
-        }
-        Ok(Some(i)) => (
+        Ok(Some(behind)) if behind.is_empty() => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Some(behind)) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "catching up: {} pending, {} in flight\n",
-                i.num_pending, i.num_ack_pending
-            ),
+            format!("catching up: {}\n", behind.join("; ")),
         )
             .into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "consumer not available\n").into_response(),
@@ -169,8 +194,33 @@ async fn month_report(
 ) -> Result<crate::domain::report::MonthReport, ApiError> {
     let (store, reference) = (s.store.clone(), s.reference.clone());
     let as_of = s.metrics.clock().day();
+    let Some(view) = s.view.clone() else {
+        return tokio::task::spawn_blocking(move || {
+            crate::app::figures::month(&store, &reference, month, as_of)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()));
+    };
+    let others: Vec<String> = reference
+        .lpas
+        .iter()
+        .map(|l| l.code.clone())
+        .filter(|c| !view.owned.contains(c))
+        .collect();
+    // Without the bucket (the broker unreachable) the others are missing, never zero.
+    let remote = match view.bucket.get() {
+        Some(kv) => match crate::app::bucket::read_month(kv, &others, month).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the figures bucket; other LPAs shown as missing");
+                Default::default()
+            }
+        },
+        None => Default::default(),
+    };
     tokio::task::spawn_blocking(move || {
-        crate::app::figures::month(&store, &reference, month, as_of)
+        crate::app::figures::force_month(&store, &reference, &view.owned, &remote, month, as_of)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?

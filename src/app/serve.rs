@@ -3,11 +3,15 @@
 //! The HTTP listener is bound by the caller and passed in, so tests can bind port 0
 //! and read the port back.
 
-use crate::app::http::{self, AppState, ReadyProbe};
+use crate::app::bucket;
+use crate::app::http::{self, AppState, ForceView, ReadyProbe};
 use crate::app::metrics::Metrics;
 use crate::clock::Clock;
 use crate::domain::reference::Reference;
-use crate::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
+use crate::ingest::{
+    consumers_for, ensure_streams, server_version, IngestConfig, Ingestor, EVENTS_STREAM,
+    EVENTS_SUBJECTS,
+};
 use crate::store::Store;
 use crate::wire::decode::Validator;
 use anyhow::Context as _;
@@ -23,6 +27,9 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub reference: Reference,
     pub ingest: IngestConfig,
+    /// The LPAs this projector owns (`--lpas`, checked against the reference data); none:
+    /// v1's single consumer on `ingest.filter`, owning the LPA it names or every LPA.
+    pub lpas: Option<Vec<String>>,
     pub api_token: Option<String>,
     /// What "now" is: the metric window ends at its month.
     pub clock: Clock,
@@ -54,13 +61,40 @@ pub async fn run(
     }
     store.check_consistent()?;
     store.check_rules(&rules)?;
+    let owned = match &config.lpas {
+        Some(l) => l.clone(),
+        None => owned_by_filter(&config.ingest.filter, &config.reference),
+    };
+    let stray: Vec<String> = store
+        .log_lpas()?
+        .into_iter()
+        .filter(|l| !owned.contains(l))
+        .collect();
+    if !stray.is_empty() {
+        anyhow::bail!(
+            "data directory {} holds events of {}, which this projector does not own (it owns {}): start it with a fresh --data-dir, or drop them with `abstraction-tracker rebuild --data-dir {} --lpas {}`",
+            config.data_dir.display(),
+            stray.join(", "),
+            owned.join(", "),
+            config.data_dir.display(),
+            owned.join(",")
+        );
+    }
+    store.set_owned(&owned)?;
     info!(
         seconds = opening.elapsed().as_secs_f64(),
         events = store.log_len()?,
         "store open"
     );
     let reference = Arc::new(config.reference.clone());
-    let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), config.clock));
+    // /metrics speaks for the owned LPAs only (contract section 7).
+    let mut owned_reference = config.reference.clone();
+    owned_reference.lpas.retain(|l| owned.contains(&l.code));
+    let metrics = Arc::new(Metrics::new(
+        store.clone(),
+        Arc::new(owned_reference),
+        config.clock,
+    ));
     // Reading every stored id takes minutes for millions of events (docs/BENCHMARKS.md);
     // ingest does not wait for it, it reads sled until the filters are complete.
     let loading = store.clone();
@@ -108,46 +142,114 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    let probe = ReadyProbe {
+        client: client.clone(),
+        js: js.clone(),
+        stream: EVENTS_STREAM.into(),
+        consumers: Arc::default(),
+    };
+    let view = Arc::new(ForceView {
+        owned: owned.clone(),
+        bucket: Arc::default(),
+    });
     let state = AppState {
         store: store.clone(),
         reference: reference.clone(),
         metrics: metrics.clone(),
-        probe: Some(ReadyProbe {
-            client: client.clone(),
-            js: js.clone(),
-            stream: EVENTS_STREAM.into(),
-            consumer: config.ingest.consumer.clone(),
-        }),
+        probe: Some(probe.clone()),
         api_token: config.api_token.clone(),
+        view: (owned.len() < config.reference.lpas.len()).then(|| view.clone()),
     };
     info!(addr = %listener.local_addr()?, "HTTP listening");
     let http_task = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
 
-    let ingestor = Ingestor {
-        js: js.clone(),
-        store: store.clone(),
-        validator: Arc::new(Validator::new(config.reference.clone())),
-        observer: metrics,
-        config: config.ingest.clone(),
-    };
+    let validator = Arc::new(Validator::new(config.reference.clone()));
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
     let replicas = config.ingest.replicas;
     let ingest_stop = stopped(stop_rx.clone());
+    let (ingest_js, ingest_store, ingest_client) = (js.clone(), store.clone(), client.clone());
+    let (ingest_config, lpas_given) = (config.ingest.clone(), config.lpas.is_some());
+    let publisher_stop = stop_rx.clone();
     let mut ingest_task = tokio::spawn(async move {
         tokio::pin!(ingest_stop);
-        // The broker may not be up yet: keep trying to create the streams.
-        loop {
-            match ensure_streams(&ingestor.js, replicas).await {
-                Ok(()) => break,
+        // The broker may not be up yet: keep trying to create the streams and bucket.
+        let figures = loop {
+            let ready = async {
+                ensure_streams(&ingest_js, replicas).await?;
+                bucket::open(&ingest_js, replicas).await
+            };
+            match ready.await {
+                Ok(kv) => break kv,
                 Err(e) => {
-                    warn!(error = %e, "cannot set up streams yet; retrying");
+                    warn!(error = %e, "cannot set up streams and the figures bucket yet; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = &mut ingest_stop => return Ok(()),
                     }
                 }
             }
-        }
-        ingestor.run(ingest_stop).await
+        };
+        let _ = view.bucket.set(figures.clone());
+        // 2.9 accepts `filter_subjects` and ignores it, so only a server known to be
+        // 2.10+ gets one consumer for several LPAs.
+        let version = ingest_client.server_info().version;
+        let plan: Vec<(IngestConfig, Vec<String>)> = if lpas_given {
+            consumers_for(&ingest_config, &owned, server_version(&version))
+                .into_iter()
+                .map(|c| {
+                    let lpas = match c.more_filters.is_empty() {
+                        true => owned
+                            .iter()
+                            .filter(|l| c.filter == crate::ingest::lpa_subjects(l))
+                            .cloned()
+                            .collect(),
+                        false => owned.clone(),
+                    };
+                    (c, lpas)
+                })
+                .collect()
+        } else {
+            vec![(ingest_config, owned.clone())]
+        };
+        info!(
+            server = %version,
+            owned = %owned.join(","),
+            consumers = %plan.iter().map(|(c, _)| c.consumer.as_str()).collect::<Vec<_>>().join(","),
+            "projector owns these LPAs"
+        );
+        *probe.consumers.write().expect("probe lock") =
+            plan.iter().map(|(c, _)| c.consumer.clone()).collect();
+        let (touched_tx, touched_rx) = tokio::sync::mpsc::unbounded_channel();
+        let publisher = bucket::Publisher {
+            store: ingest_store.clone(),
+            reference: Arc::new(validator.reference().clone()),
+            consumer_of: plan
+                .iter()
+                .flat_map(|(c, lpas)| lpas.iter().map(|l| (l.clone(), c.consumer.clone())))
+                .collect(),
+            lock: lock.clone(),
+        };
+        let publishing = tokio::spawn(publisher.run(figures, touched_rx, stopped(publisher_stop)));
+        let runs = plan.into_iter().map(|(c, _)| {
+            let ingestor = Ingestor {
+                js: ingest_js.clone(),
+                store: ingest_store.clone(),
+                validator: validator.clone(),
+                observer: metrics.clone(),
+                config: c,
+                lock: lock.clone(),
+                touched: Some(touched_tx.clone()),
+            };
+            let stop = stopped(stop_rx.clone());
+            async move { ingestor.run(stop).await }
+        });
+        let ended = tokio::select! {
+            r = futures::future::try_join_all(runs) => r.map(|_| ()),
+            _ = &mut ingest_stop => Ok(()),
+        };
+        drop(touched_tx);
+        let _ = tokio::time::timeout(Duration::from_secs(5), publishing).await;
+        ended
     });
 
     tokio::pin!(shutdown);
@@ -169,4 +271,26 @@ pub async fn run(
     store.flush()?;
     let _ = client.drain().await;
     result
+}
+
+/// What a v1 projector (no `--lpas`) owns: the LPA its `--filter` names, or every LPA.
+fn owned_by_filter(filter: &str, reference: &Reference) -> Vec<String> {
+    let all = || reference.lpas.iter().map(|l| l.code.clone()).collect();
+    if filter == EVENTS_SUBJECTS {
+        return all();
+    }
+    match reference
+        .lpas
+        .iter()
+        .find(|l| filter == crate::ingest::lpa_subjects(&l.code))
+    {
+        Some(l) => vec![l.code.clone()],
+        None => {
+            warn!(
+                filter,
+                "--filter names no single LPA: taking every LPA as owned; use --lpas"
+            );
+            all()
+        }
+    }
 }

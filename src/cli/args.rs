@@ -168,7 +168,24 @@ pub struct ServeArgs {
         help_heading = "NATS"
     )]
     pub consumer: String,
-    /// Subject filter: e.g. neighbourhood.events.dudley.> for a projector owning one LPA.
+    /// The LPAs this projector owns, e.g. dudley,walsall (default: every LPA of the
+    /// reference file).
+    ///
+    /// It consumes, stores and exposes in /metrics only these (one durable consumer per
+    /// LPA named <consumer>-<lpa> on NATS 2.9; one consumer with filter_subjects on
+    /// 2.10+), publishes their figures to the NEIGHBOURHOOD_FIGURES bucket and shows the
+    /// other LPAs from it. Give each projector its own --consumer and --data-dir; two
+    /// with the same LPAs are a standby pair.
+    #[arg(
+        long,
+        env = "TRACKER_LPAS",
+        value_name = "CODE,CODE",
+        conflicts_with = "filter",
+        help_heading = "NATS"
+    )]
+    pub lpas: Option<String>,
+    /// Subject filter (v1): e.g. neighbourhood.events.dudley.> for a projector owning
+    /// one LPA. Prefer --lpas.
     #[arg(
         long,
         env = "TRACKER_FILTER",
@@ -354,6 +371,11 @@ pub struct RebuildArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub reference: ReferenceArg,
+    /// Keep only these LPAs' events (e.g. dudley,walsall) and drop the others' from this
+    /// store before rebuilding: for a projector that owns fewer LPAs than before. The
+    /// dropped events stay in the JetStream stream for whoever owns them.
+    #[arg(long, value_name = "CODE,CODE")]
+    pub lpas: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -437,6 +459,42 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A `--lpas` list checked against the reference data: one line saying what is wrong.
+pub fn parse_lpas(
+    list: &str,
+    reference: &abstraction_tracker::domain::reference::Reference,
+) -> anyhow::Result<Vec<String>> {
+    let codes: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let known = || {
+        reference
+            .lpas
+            .iter()
+            .map(|l| l.code.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if codes.is_empty() {
+        anyhow::bail!("--lpas is empty: name at least one LPA code ({})", known());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &codes {
+        if reference.lpa(c).is_none() {
+            anyhow::bail!(
+                "--lpas names {c:?}, which is not an LPA of the reference file (known: {})",
+                known()
+            );
+        }
+        if !seen.insert(c.as_str()) {
+            anyhow::bail!("--lpas names {c:?} twice");
+        }
+    }
+    Ok(codes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,5 +540,23 @@ mod tests {
     #[test]
     fn the_definition_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn lpas_lists_are_checked_against_the_reference_data() {
+        let r = abstraction_tracker::domain::reference::Reference::west_midlands();
+        assert_eq!(
+            parse_lpas("dudley, walsall", &r).unwrap(),
+            vec!["dudley".to_string(), "walsall".to_string()]
+        );
+        for (bad, says) in [
+            ("", "--lpas is empty"),
+            (" , ", "--lpas is empty"),
+            ("dudley,atlantis", "\"atlantis\", which is not an LPA"),
+            ("dudley,dudley", "\"dudley\" twice"),
+        ] {
+            let e = parse_lpas(bad, &r).unwrap_err().to_string();
+            assert!(e.contains(says) && !e.contains('\n'), "{bad:?}: {e}");
+        }
     }
 }

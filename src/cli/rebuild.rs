@@ -7,7 +7,17 @@ use abstraction_tracker::wire::decode::Validator;
 
 pub fn run(a: RebuildArgs) -> anyhow::Result<()> {
     let store = Store::open_existing(&a.data_dir)?;
-    let validator = Validator::new(a.reference.load()?);
+    let reference = a.reference.load()?;
+    if let Some(list) = &a.lpas {
+        let keep = super::args::parse_lpas(list, &reference)?;
+        let dropped = store.drop_lpas(&keep)?;
+        store.set_owned(&keep)?;
+        eprintln!(
+            "dropped {dropped} stored event(s) of LPAs other than {}",
+            keep.join(", ")
+        );
+    }
+    let validator = Validator::new(reference);
     let pb = super::bar(store.log_len()?, "rebuilding");
     let started = std::time::Instant::now();
     let n = rebuild::rebuild(&store, &validator, |k| pb.inc(k))?;

@@ -28,7 +28,19 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             let store = Store::open_existing(&a.data_dir)?;
             store.check_rules(&Rules::from(&reference.limits))?;
             let as_of = Clock::from_as_of(a.as_of).day();
-            let rep = figures::month(&store, &reference, month, as_of)?;
+            // A partitioned projector's store holds its own LPAs only; the others are
+            // in the figures bucket, which `--server` reads through that projector.
+            let rep = match store.owned()? {
+                Some(owned) if owned.len() < reference.lpas.len() => figures::force_month(
+                    &store,
+                    &reference,
+                    &owned,
+                    &Default::default(),
+                    month,
+                    as_of,
+                )?,
+                _ => figures::month(&store, &reference, month, as_of)?,
+            };
             render::render(&rep, &reference, a.format)
         }
     };

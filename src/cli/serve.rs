@@ -8,17 +8,24 @@ use abstraction_tracker::ingest::IngestConfig;
 use anyhow::Context as _;
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let reference = a.reference.load()?;
+    let lpas = match &a.lpas {
+        Some(list) => Some(super::args::parse_lpas(list, &reference)?),
+        None => None,
+    };
     let config = serve::ServeConfig {
         nats_url: a.nats.nats_url,
         nats_auth: a.nats.auth,
         data_dir: a.data_dir,
-        reference: a.reference.load()?,
+        reference,
         ingest: IngestConfig {
             consumer: a.consumer,
             filter: a.filter,
+            more_filters: Vec::new(),
             batch: a.batch.max(1),
             replicas: a.replicas,
         },
+        lpas,
         api_token: a.api_token,
         clock: Clock::from_as_of(a.as_of),
     };

@@ -12,7 +12,7 @@ use super::calendar::{Day, Month};
 use super::progress::{in_progress, InProgress};
 use super::readmodel::{LpaMonth, SectorMonth};
 use super::reference::{Rag, Reference};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -43,8 +43,81 @@ pub struct MonthReport {
     pub force: String,
     pub generated_from: String,
     pub summary: ForceSummary,
+    /// Every LPA of the reference data, in its order. A `missing` one carries no
+    /// figures (they serialise as `null`; see [`MonthReport::present`]).
+    #[serde(serialize_with = "lpas_with_missing_as_null")]
     pub lpas: Vec<LpaReport>,
     pub data_quality: DataQuality,
+}
+
+/// Where an LPA's figures come from, on the projector that answers (contract section 10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Owned by this projector: from its own store.
+    #[default]
+    Local,
+    /// Owned by another projector: from the `NEIGHBOURHOOD_FIGURES` bucket.
+    Bucket,
+    /// Owned by no projector that has published it: unknown, never zero.
+    Missing,
+}
+
+/// A missing LPA as the JSON shows it: its identity, its target, and `null` figures.
+#[derive(Serialize)]
+struct MissingEntry<'a> {
+    lpa: &'a str,
+    name: &'a str,
+    source: Source,
+    target_ratio: f64,
+    rostered_hours: Option<f64>,
+    abstracted_hours: Option<f64>,
+    abstraction_ratio: Option<f64>,
+    open_abstractions: Option<i64>,
+    abstracted_hours_by_reason: Option<()>,
+    rag: Option<Rag>,
+    in_progress: Option<InProgress>,
+}
+
+fn lpas_with_missing_as_null<S: serde::Serializer>(
+    lpas: &[LpaReport],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(lpas.len()))?;
+    for l in lpas {
+        if l.source == Source::Missing {
+            seq.serialize_element(&MissingEntry {
+                lpa: &l.lpa,
+                name: &l.name,
+                source: Source::Missing,
+                target_ratio: l.target_ratio,
+                rostered_hours: None,
+                abstracted_hours: None,
+                abstraction_ratio: None,
+                open_abstractions: None,
+                abstracted_hours_by_reason: None,
+                rag: None,
+                in_progress: None,
+            })?;
+        } else {
+            seq.serialize_element(l)?;
+        }
+    }
+    seq.end()
+}
+
+impl MonthReport {
+    /// The LPAs with figures (local or from the bucket), in reference order: what the
+    /// renderers tabulate. Missing ones are listed apart, never as zeros.
+    pub fn present(&self) -> impl Iterator<Item = &LpaReport> + '_ {
+        self.lpas.iter().filter(|l| l.source != Source::Missing)
+    }
+
+    /// LPAs whose figures no projector has published.
+    pub fn missing(&self) -> impl Iterator<Item = &LpaReport> + '_ {
+        self.lpas.iter().filter(|l| l.source == Source::Missing)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -57,12 +130,19 @@ pub struct ForceSummary {
     pub lpas_amber: usize,
     pub lpas_green: usize,
     pub abstracted_hours_by_reason: BTreeMap<String, f64>,
+    /// LPAs left out of these totals because no figures for them were found: the
+    /// force-wide figures are incomplete while this is not empty.
+    pub missing_lpas: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One LPA's month. Also the value of the `NEIGHBOURHOOD_FIGURES` bucket (with
+/// `in_progress` left out and `stream_sequence` added), hence `Deserialize`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LpaReport {
     pub lpa: String,
     pub name: String,
+    #[serde(default)]
+    pub source: Source,
     pub rostered_hours: f64,
     pub abstracted_hours: f64,
     pub abstraction_ratio: Option<f64>,
@@ -89,10 +169,11 @@ pub struct LpaReport {
     pub officers_abstracted_at_least: BTreeMap<String, Option<u64>>,
     pub trend: Vec<TrendPoint>,
     /// The month in progress (the as-of month only; `null` for every other month).
+    #[serde(skip_deserializing)]
     pub in_progress: Option<InProgress>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SectorReport {
     pub sector: String,
     pub name: Option<String>,
@@ -104,7 +185,7 @@ pub struct SectorReport {
     pub abstractions: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrendPoint {
     /// Serialises as `YYYY-MM`.
     pub month: Month,
@@ -165,10 +246,40 @@ fn suppress(reference: &Reference, n: i64) -> Option<i64> {
     (n == 0 || n >= reference.suppress_below as i64).then_some(n)
 }
 
+/// A month's report with every LPA local: one projector owning them all (an LPA absent
+/// from `inputs` had no events and shows as zero).
 pub fn month_report(
     reference: &Reference,
     month: Month,
     inputs: &[LpaInputs],
+    rejected: &[(String, u64)],
+) -> MonthReport {
+    let all: Vec<LpaInputs> = reference
+        .lpas
+        .iter()
+        .map(|l| {
+            inputs
+                .iter()
+                .find(|i| i.lpa == l.code)
+                .cloned()
+                .unwrap_or_else(|| LpaInputs {
+                    lpa: l.code.clone(),
+                    ..Default::default()
+                })
+        })
+        .collect();
+    force_report(reference, month, &all, &BTreeMap::new(), rejected)
+}
+
+/// The force-wide report on a projector that owns the LPAs of `local` (their inputs
+/// from its store); the others' entries come from `remote` (the figures bucket,
+/// by LPA code) or are missing. Force totals add the local and remote figures and
+/// name the missing LPAs; data quality is the local projector's.
+pub fn force_report(
+    reference: &Reference,
+    month: Month,
+    local: &[LpaInputs],
+    remote: &BTreeMap<String, LpaReport>,
     rejected: &[(String, u64)],
 ) -> MonthReport {
     let mut lpas = Vec::new();
@@ -176,39 +287,56 @@ pub fn month_report(
         rejected_events: rejected.iter().cloned().collect(),
         ..Default::default()
     };
+    // Milliseconds where the figures are ours, so a single projector's totals are exact.
+    let (mut rostered_ms, mut abstracted_ms) = (0i64, 0i64);
+    let (mut rostered_h, mut abstracted_h) = (0.0f64, 0.0f64);
     for l in &reference.lpas {
-        let empty = LpaInputs {
-            lpa: l.code.clone(),
-            ..Default::default()
-        };
-        let inp = inputs.iter().find(|i| i.lpa == l.code).unwrap_or(&empty);
-        let r = lpa_report(reference, l, inp, &mut dq);
-        dq.open_abstractions += r.open_abstractions;
-        if inp.this.implausible != 0 {
-            dq.implausible_interval
-                .insert(l.code.clone(), inp.this.implausible);
+        if let Some(inp) = local.iter().find(|i| i.lpa == l.code) {
+            let r = lpa_report(reference, l, inp, &mut dq);
+            dq.open_abstractions += r.open_abstractions;
+            if inp.this.implausible != 0 {
+                dq.implausible_interval
+                    .insert(l.code.clone(), inp.this.implausible);
+            }
+            rostered_ms += inp.this.rostered_ms();
+            abstracted_ms += counted(reference, &inp.this).0;
+            lpas.push(r);
+        } else if let Some(r) = remote.get(&l.code) {
+            let mut r = r.clone();
+            r.source = Source::Bucket;
+            r.in_progress = None;
+            rostered_h += r.rostered_hours;
+            abstracted_h += r.abstracted_hours;
+            lpas.push(r);
+        } else {
+            lpas.push(missing_report(l));
         }
-        lpas.push(r);
     }
-    let sum_ms = |f: &dyn Fn(&LpaInputs) -> i64| inputs.iter().map(f).sum::<i64>();
-    let rostered = sum_ms(&|i| i.this.rostered_ms());
-    let abstracted = sum_ms(&|i| counted(reference, &i.this).0);
     let mut by_reason: BTreeMap<String, f64> = BTreeMap::new();
-    for l in &lpas {
+    for l in lpas.iter().filter(|l| l.source != Source::Missing) {
         for (k, v) in &l.abstracted_hours_by_reason {
             *by_reason.entry(k.clone()).or_default() += v;
         }
     }
     let count_rag = |rag: Rag| lpas.iter().filter(|l| l.rag == Some(rag)).count();
+    let (rostered, abstracted) = (
+        rostered_ms as f64 + rostered_h * MS_PER_HOUR,
+        abstracted_ms as f64 + abstracted_h * MS_PER_HOUR,
+    );
     let summary = ForceSummary {
-        rostered_hours: hours(rostered),
-        abstracted_hours: hours(abstracted),
-        abstraction_ratio: ratio(abstracted, rostered),
+        rostered_hours: hours(rostered_ms) + rostered_h,
+        abstracted_hours: hours(abstracted_ms) + abstracted_h,
+        abstraction_ratio: (rostered > 0.0).then(|| abstracted / rostered),
         open_abstractions: lpas.iter().map(|l| l.open_abstractions).sum(),
         lpas_red: count_rag(Rag::Red),
         lpas_amber: count_rag(Rag::Amber),
         lpas_green: count_rag(Rag::Green),
         abstracted_hours_by_reason: by_reason,
+        missing_lpas: lpas
+            .iter()
+            .filter(|l| l.source == Source::Missing)
+            .map(|l| l.lpa.clone())
+            .collect(),
     };
     MonthReport {
         month,
@@ -218,6 +346,47 @@ pub fn month_report(
         lpas,
         data_quality: dq,
     }
+}
+
+/// The entry of an LPA nobody has figures for: zeros here, `null` in JSON, and left
+/// out of every table and total ([`MonthReport::present`]).
+fn missing_report(l: &super::reference::Lpa) -> LpaReport {
+    LpaReport {
+        lpa: l.code.clone(),
+        name: l.name.clone(),
+        source: Source::Missing,
+        rostered_hours: 0.0,
+        abstracted_hours: 0.0,
+        abstraction_ratio: None,
+        open_abstractions: 0,
+        abstracted_hours_by_reason: BTreeMap::new(),
+        target_ratio: l.target_ratio,
+        rag: None,
+        shifts: 0,
+        abstractions: 0,
+        previous_month_ratio: None,
+        change_vs_previous_month: None,
+        year_earlier_ratio: None,
+        change_vs_year_earlier: None,
+        abstracted_hours_by_role: BTreeMap::new(),
+        abstracted_hours_by_scope: BTreeMap::new(),
+        planned_hours: 0.0,
+        unplanned_hours: 0.0,
+        sectors: Vec::new(),
+        officers_abstracted_at_least: BTreeMap::new(),
+        trend: Vec::new(),
+        in_progress: None,
+    }
+}
+
+/// One owned LPA's entry for the figures bucket: the month's figures with no
+/// month-in-progress part (contract section 10) and no data-quality side effects.
+pub fn lpa_entry(reference: &Reference, inputs: &LpaInputs) -> Option<LpaReport> {
+    let l = reference.lpa(&inputs.lpa)?;
+    let mut dq = DataQuality::default();
+    let mut r = lpa_report(reference, l, inputs, &mut dq);
+    r.in_progress = None;
+    Some(r)
 }
 
 fn lpa_report(
@@ -307,6 +476,7 @@ fn lpa_report(
     LpaReport {
         lpa: l.code.clone(),
         name: l.name.clone(),
+        source: Source::Local,
         rostered_hours: hours(m.rostered_ms()),
         abstracted_hours: hours(counted_ms),
         abstraction_ratio: this_ratio,

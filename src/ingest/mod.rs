@@ -31,6 +31,9 @@ pub struct IngestConfig {
     /// Subject filter; one LPA's subjects (`neighbourhood.events.dudley.>`) for a
     /// projector that owns a partition.
     pub filter: String,
+    /// More subjects for the same consumer (`filter_subjects`, NATS 2.10+ only: 2.9
+    /// accepts and ignores it, so the caller checks the server version first).
+    pub more_filters: Vec<String>,
     pub batch: usize,
     pub replicas: usize,
 }
@@ -40,10 +43,48 @@ impl Default for IngestConfig {
         IngestConfig {
             consumer: "abstraction-tracker".into(),
             filter: EVENTS_SUBJECTS.into(),
+            more_filters: Vec::new(),
             batch: 500,
             replicas: 1,
         }
     }
+}
+
+/// The subjects of one LPA's events.
+pub fn lpa_subjects(lpa: &str) -> String {
+    format!("neighbourhood.events.{lpa}.>")
+}
+
+/// `(major, minor)` of a server version such as `2.9.10` or `v2.15.1`.
+pub fn server_version(version: &str) -> Option<(u32, u32)> {
+    let mut it = version.trim_start_matches('v').split('.');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// How a projector owning `lpas` consumes: one filtered durable consumer per LPA
+/// (`<consumer>-<lpa>`), or on a 2.10+ server one consumer named `<consumer>` with
+/// `filter_subjects`. Each consumer has its own checkpoint.
+pub fn consumers_for(
+    base: &IngestConfig,
+    lpas: &[String],
+    server: Option<(u32, u32)>,
+) -> Vec<IngestConfig> {
+    let multi_filter = server.is_some_and(|v| v >= (2, 10));
+    if multi_filter && lpas.len() > 1 {
+        return vec![IngestConfig {
+            filter: lpa_subjects(&lpas[0]),
+            more_filters: lpas[1..].iter().map(|l| lpa_subjects(l)).collect(),
+            ..base.clone()
+        }];
+    }
+    lpas.iter()
+        .map(|l| IngestConfig {
+            consumer: format!("{}-{l}", base.consumer),
+            filter: lpa_subjects(l),
+            more_filters: Vec::new(),
+            ..base.clone()
+        })
+        .collect()
 }
 
 /// Creates the events and rejected streams when missing.
@@ -145,6 +186,12 @@ pub struct Ingestor {
     pub validator: Arc<Validator>,
     pub observer: Arc<dyn IngestObserver>,
     pub config: IngestConfig,
+    /// Held for each batch: the consumers of one process share the id index, the log
+    /// count and the rejection tallies, so their batches go one at a time (an event id
+    /// reused across two LPAs is then still caught as a conflict).
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+    /// Told which LPA-months each durable batch changed (the figures bucket publisher).
+    pub touched: Option<tokio::sync::mpsc::UnboundedSender<Vec<(String, Month)>>>,
 }
 
 impl Ingestor {
@@ -168,7 +215,16 @@ impl Ingestor {
                 },
                 ack_policy: consumer::AckPolicy::All,
                 ack_wait: Duration::from_secs(60),
-                filter_subject: self.config.filter.clone(),
+                filter_subject: match self.config.more_filters.is_empty() {
+                    true => self.config.filter.clone(),
+                    false => String::new(),
+                },
+                filter_subjects: match self.config.more_filters.is_empty() {
+                    true => Vec::new(),
+                    false => std::iter::once(self.config.filter.clone())
+                        .chain(self.config.more_filters.iter().cloned())
+                        .collect(),
+                },
                 max_ack_pending: (self.config.batch * 4) as i64,
                 ..Default::default()
             })
@@ -178,7 +234,10 @@ impl Ingestor {
             consumer = %self.config.consumer,
             from_sequence = checkpoint + 1,
             "consuming {}",
-            self.config.filter
+            std::iter::once(self.config.filter.as_str())
+                .chain(self.config.more_filters.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         Ok(consumer)
     }
@@ -265,6 +324,7 @@ impl Ingestor {
 
     /// Handles one batch end to end. Public so tests can drive a single step.
     pub async fn process(&self, batch: Vec<Message>) -> Result<BatchStats, IngestError> {
+        let _turn = self.lock.lock().await;
         let started = Instant::now();
         let mut stats = BatchStats::default();
         let checkpoint = self.store.checkpoint(&self.config.consumer)?;
@@ -341,11 +401,15 @@ impl Ingestor {
             return Ok(stats);
         };
         if stats.last_sequence > checkpoint {
+            let touched = projector.touched_lpa_months();
             projector.write(&mut commit);
             commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
             tokio::task::spawn_blocking(move || commit.commit(true))
                 .await
                 .map_err(|e| IngestError::StoreTask(e.to_string()))??;
+            if let Some(tx) = &self.touched {
+                let _ = tx.send(touched);
+            }
         }
         // AckPolicy::All: acknowledging the last message acknowledges the batch.
         last.ack()
@@ -421,6 +485,25 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_2_9_server_gets_a_consumer_per_lpa_and_a_2_10_one_gets_one_for_all() {
+        let base = IngestConfig::default();
+        let lpas = vec!["dudley".to_string(), "walsall".to_string()];
+        let old = consumers_for(&base, &lpas, server_version("2.9.10"));
+        assert_eq!(old.len(), 2);
+        assert_eq!(old[0].consumer, "abstraction-tracker-dudley");
+        assert_eq!(old[1].filter, "neighbourhood.events.walsall.>");
+        assert!(old.iter().all(|c| c.more_filters.is_empty()));
+        let new = consumers_for(&base, &lpas, server_version("v2.15.1"));
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].consumer, "abstraction-tracker");
+        assert_eq!(new[0].filter, "neighbourhood.events.dudley.>");
+        assert_eq!(new[0].more_filters, vec!["neighbourhood.events.walsall.>"]);
+        // An unknown version is taken to be the oldest.
+        assert_eq!(consumers_for(&base, &lpas, None).len(), 2);
+        assert_eq!(server_version("2.10.0"), Some((2, 10)));
+    }
 
     #[test]
     fn broker_failures_are_retried_and_store_failures_stop_ingest() {

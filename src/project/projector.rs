@@ -138,6 +138,15 @@ impl Projector {
         Ok(())
     }
 
+    /// The LPA-months whose read models this batch changed.
+    pub fn touched_lpa_months(&self) -> Vec<(String, crate::domain::calendar::Month)> {
+        self.models
+            .lpa_months
+            .keys()
+            .map(|k| (k.lpa.clone(), k.month))
+            .collect()
+    }
+
     /// Writes the event count and every touched read model (the store deletes empty
     /// ones, so the stored bytes are canonical).
     pub fn write(self, kv: &mut impl Kv) {

@@ -7,7 +7,7 @@
 //! Hours are decimal hours; ratios are fractions; changes are ratio differences.
 
 use super::text::at_least_sorted;
-use crate::domain::report::MonthReport;
+use crate::domain::report::{MonthReport, Source};
 use std::fmt::Write;
 
 pub const HEADER: &str = "month,lpa,lpa_name,measure,key,value";
@@ -68,9 +68,15 @@ pub fn render(rep: &MonthReport) -> String {
     for (lpa, n) in &rep.data_quality.implausible_interval {
         row("", "Force", "implausible_interval", lpa, n.to_string());
     }
-    for l in &rep.lpas {
+    for l in rep.missing() {
+        row(&l.lpa, &l.name, "source", "", "missing".into());
+    }
+    for l in rep.present() {
         let (code, name) = (l.lpa.as_str(), l.name.as_str());
         let mut r = |measure: &str, key: &str, value: String| row(code, name, measure, key, value);
+        if l.source == Source::Bucket {
+            r("source", "", "bucket".into());
+        }
         r("rostered_hours", "", l.rostered_hours.to_string());
         r("abstracted_hours", "", l.abstracted_hours.to_string());
         r("abstraction_ratio", "", opt(l.abstraction_ratio));

@@ -66,7 +66,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         );
     }
     s.push_str("</section>\n");
-    for l in &rep.lpas {
+    for l in rep.present() {
         lpa_section(&mut s, l, reference);
     }
     data_quality(&mut s, rep);
@@ -77,7 +77,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
 
 fn summary(s: &mut String, rep: &MonthReport, reference: &Reference) {
     let f = &rep.summary;
-    let none = rep.lpas.len() - f.lpas_red - f.lpas_amber - f.lpas_green;
+    let none = rep.present().count() - f.lpas_red - f.lpas_amber - f.lpas_green;
     let _ = write!(
         s,
         "<section aria-labelledby=\"summary\"><h2 id=\"summary\">Force-wide summary</h2>\
@@ -118,6 +118,13 @@ fn summary(s: &mut String, rep: &MonthReport, reference: &Reference) {
     if none > 0 {
         let _ = write!(s, " · {} <strong>{none}</strong>", rag_badge(None));
     }
+    if let Some(note) = super::text::sources_note(rep) {
+        let _ = write!(
+            s,
+            "</p><p class=\"note sources\"><strong>{}</strong>",
+            esc(&note)
+        );
+    }
     let _ = writeln!(
         s,
         "</p><p class=\"note\">Status compares each LPA's ratio with its target: within \
@@ -154,7 +161,7 @@ fn in_progress(s: &mut String, rep: &MonthReport) {
          <th scope=\"col\">Ratio to date</th><th scope=\"col\">Forecast ratio</th><th scope=\"col\">Target</th>\
          <th scope=\"col\">Budget (h)</th><th scope=\"col\">Spent</th><th scope=\"col\">Forecast (h)</th></tr></thead><tbody>"
     );
-    for l in &rep.lpas {
+    for l in rep.present() {
         let Some(p) = &l.in_progress else { continue };
         let _ = write!(
             s,
@@ -181,7 +188,7 @@ fn lpa_table(s: &mut String, rep: &MonthReport) {
          <th scope=\"col\" class=\"n\">vs a year earlier</th>\
          <th scope=\"col\" class=\"n\">Open</th></tr></thead><tbody>",
     );
-    for l in &rep.lpas {
+    for l in rep.present() {
         let _ = write!(
             s,
             "<tr><th scope=\"row\"><a href=\"#lpa-{code}\">{name}</a></th><td class=\"n\">{}</td>\

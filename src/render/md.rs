@@ -36,7 +36,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         "| LPA | Rostered h | Abstracted h | Ratio | Target | Status | vs last month | vs a year earlier | Open |"
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---|---:|---:|---:|");
-    for l in &rep.lpas {
+    for l in rep.present() {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -50,6 +50,9 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             pp(l.change_vs_year_earlier),
             l.open_abstractions
         );
+    }
+    if let Some(note) = super::text::sources_note(rep) {
+        let _ = writeln!(s, "\n{note}");
     }
     let _ = writeln!(s, "\n## Hours by reason (force)\n");
     let _ = writeln!(s, "| Reason | Counted | Hours |");
@@ -68,7 +71,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             hrs(h)
         );
     }
-    for l in &rep.lpas {
+    for l in rep.present() {
         let _ = writeln!(s, "\n## {}\n", l.name);
         let _ = writeln!(
             s,
@@ -199,7 +202,7 @@ fn in_progress(s: &mut String, rep: &MonthReport) {
          | LPA | Ratio to date | Forecast ratio | Target | Budget (h) | Spent | Forecast (h) |\n\
          |---|---:|---:|---:|---:|---:|---:|"
     );
-    for l in &rep.lpas {
+    for l in rep.present() {
         let Some(p) = &l.in_progress else { continue };
         let _ = writeln!(
             s,

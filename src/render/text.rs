@@ -6,7 +6,7 @@
 
 use crate::domain::calendar::Month;
 use crate::domain::reference::{Rag, Reference};
-use crate::domain::report::LpaReport;
+use crate::domain::report::{LpaReport, MonthReport, Source};
 use std::collections::BTreeMap;
 
 #[rustfmt::skip]
@@ -14,6 +14,36 @@ const MONTHS: [&str; 12] = [
     "January", "February", "March", "April", "May", "June", "July", "August", "September",
     "October", "November", "December",
 ];
+
+/// The warning a partitioned force's report carries while some LPA has no figures,
+/// and which LPAs come from other projectors; none when every LPA is this projector's.
+pub(crate) fn sources_note(rep: &MonthReport) -> Option<String> {
+    let names = |src: Source| -> Vec<&str> {
+        rep.lpas
+            .iter()
+            .filter(|l| l.source == src)
+            .map(|l| l.name.as_str())
+            .collect()
+    };
+    let (missing, bucket) = (names(Source::Missing), names(Source::Bucket));
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "Missing: no figures for {} (no running projector owns {} and none has published {} figures), so the force-wide totals leave {} out and are incomplete.",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+            if missing.len() == 1 { "its" } else { "their" },
+            if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
+    if !bucket.is_empty() {
+        parts.push(format!(
+            "Figures for {} come from the projectors that own them (the NEIGHBOURHOOD_FIGURES bucket).",
+            bucket.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
 
 /// Escapes text for HTML (and SVG) element content and quoted attribute values.
 pub(crate) fn esc(s: &str) -> String {

@@ -13,6 +13,7 @@
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
 //! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) of one local day (JSON; `open` unused): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
+//! | `m/owned` | the LPA codes `serve --lpas` owns, comma-separated (`report --data-dir` shows the others as missing) |
 //! | `m/max_interval_ms` | the plausible limit the read models were folded by (i64 BE): a changed limit means a rebuild |
 //! | `m/format`, `m/log_len`, `m/rebuilding`, `m/checkpoint/<consumer>`, `m/rejected/<YYYY-MM>/<code>` | store format, event count, rebuild marker, checkpoints (u64 BE), rejection tallies (u64 BE): not derived from the log |
 //!
@@ -40,6 +41,8 @@ pub const META_REBUILDING: &[u8] = b"m/rebuilding";
 pub const META_FORMAT: &[u8] = b"m/format";
 /// The fold's limit the read models were derived with (`max_interval_ms`, i64 BE).
 pub const META_RULES: &[u8] = b"m/max_interval_ms";
+/// The LPAs this store's projector owns (comma-separated codes), as `serve` last ran.
+pub const META_OWNED: &[u8] = b"m/owned";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
 pub const DERIVED_PREFIXES: [&[u8]; 5] = [b"a/", b"n/", b"s/", b"o/", b"d/"];
 
@@ -110,6 +113,11 @@ pub fn lpa_of_log_key(key: &[u8]) -> Option<&str> {
 /// The first key past every log key of `lpa` (`'0'` follows `'/'`).
 pub fn log_after_lpa(lpa: &str) -> Vec<u8> {
     format!("l/{lpa}0").into_bytes()
+}
+
+/// Every log key of `lpa`.
+pub fn log_lpa_prefix(lpa: &str) -> Vec<u8> {
+    format!("l/{lpa}/").into_bytes()
 }
 
 pub fn id_key(event_id: &str) -> Vec<u8> {

@@ -256,6 +256,62 @@ impl Store {
         })
     }
 
+    /// The LPAs the projector serving this store owns; none recorded means every LPA
+    /// (a store written before partitioning, or by `rebuild` alone).
+    pub fn owned(&self) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self.db.get(keys::META_OWNED)?.map(|v| {
+            String::from_utf8_lossy(&v)
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        }))
+    }
+
+    pub fn set_owned(&self, lpas: &[String]) -> Result<(), StoreError> {
+        self.db
+            .insert(keys::META_OWNED, lpas.join(",").as_bytes())?;
+        Ok(())
+    }
+
+    /// Removes every stored event of the LPAs not in `keep`, their id-index entries and
+    /// the checkpoints of their per-LPA consumers (`<name>-<lpa>`), then the caller
+    /// rebuilds the read models. The events stay in the JetStream stream, which is the
+    /// truth: whoever owns those LPAs has them. Returns the number of events removed.
+    pub fn drop_lpas(&self, keep: &[String]) -> Result<u64, StoreError> {
+        let mut removed = 0u64;
+        for lpa in self.log_lpas()? {
+            if keep.contains(&lpa) {
+                continue;
+            }
+            let mut batch = sled::Batch::default();
+            let mut n = 0u64;
+            for k in self.db.scan_prefix(keys::log_lpa_prefix(&lpa)).keys() {
+                let k = k?;
+                batch.remove(keys::id_key(&keys::last_segment(&k)));
+                batch.remove(k);
+                n += 1;
+                if n % 20_000 == 0 {
+                    self.db.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            let suffix = format!("-{lpa}");
+            for k in self.db.scan_prefix(keys::checkpoint_key("")).keys() {
+                let k = k?;
+                if k.ends_with(suffix.as_bytes()) {
+                    batch.remove(k);
+                }
+            }
+            self.db.apply_batch(batch)?;
+            removed += n;
+        }
+        let left = self.log_len()?.saturating_sub(removed);
+        self.db
+            .insert(keys::META_LOG_LEN, left.to_be_bytes().to_vec())?;
+        self.db.flush()?;
+        Ok(removed)
+    }
+
     pub fn begin(&self) -> Commit {
         Commit::new(self.clone())
     }

@@ -48,6 +48,7 @@ impl Tracker {
             data_dir: data_dir.into(),
             reference,
             ingest,
+            lpas: None,
             api_token: None,
             clock: Clock::AsOf(TEST_AS_OF.parse().unwrap()),
         };

@@ -1,0 +1,290 @@
+//! The force-wide view through JetStream KV (contract section 10). Every projector
+//! publishes its owned LPA-months to `NEIGHBOURHOOD_FIGURES` (key `<lpa>.<YYYY-MM>`,
+//! the month API's entry without `in_progress`, plus `stream_sequence`) and reads the
+//! LPAs it does not own from there.
+//!
+//! A value is replaced only by one with an equal or greater `stream_sequence`, by
+//! compare-and-set on the key's revision, so a lagging standby never overwrites newer
+//! figures; equal sequences carry equal figures (the fold is deterministic), so two
+//! replicas writing in turn change nothing. Values hold aggregates only: the entry has
+//! no officer identifier (`domain::report` keeps them in).
+
+use crate::app::figures;
+use crate::domain::calendar::Month;
+use crate::domain::reference::Reference;
+use crate::domain::report::{lpa_entry, LpaReport};
+use crate::store::Store;
+use async_nats::jetstream::{self, kv};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+pub const FIGURES_BUCKET: &str = "NEIGHBOURHOOD_FIGURES";
+
+/// How often changed figures are published: batches arrive far faster than the board
+/// looks, and each publish is a round trip per LPA-month.
+const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+
+pub fn key(lpa: &str, month: Month) -> String {
+    format!("{lpa}.{month}")
+}
+
+/// Opens the bucket, creating it with `replicas` when missing.
+///
+/// The bucket's stream is created directly, as `create_key_value` would make it:
+/// async-nats 0.51's `create_key_value` first reads the account info, whose 2.9
+/// response it cannot parse ("did not match any variant of untagged enum Response").
+pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv::Store> {
+    if let Ok(kv) = js.get_key_value(FIGURES_BUCKET).await {
+        return Ok(kv);
+    }
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("KV_{FIGURES_BUCKET}"),
+        description: Some(
+            "Neighbourhood abstraction figures per LPA and month, published by the projectors that own them"
+                .into(),
+        ),
+        subjects: vec![format!("$KV.{FIGURES_BUCKET}.>")],
+        max_messages_per_subject: 1,
+        storage: jetstream::stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        num_replicas: replicas.max(1),
+        discard: jetstream::stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await?;
+    Ok(js.get_key_value(FIGURES_BUCKET).await?)
+}
+
+/// The bucket value of an entry folded up to `stream_sequence`.
+pub fn encode(entry: &LpaReport, stream_sequence: u64) -> Vec<u8> {
+    let mut v = serde_json::to_value(entry).expect("an LPA entry serialises");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("in_progress");
+        o.remove("source");
+        o.insert("stream_sequence".into(), stream_sequence.into());
+    }
+    serde_json::to_vec(&v).expect("a JSON value serialises")
+}
+
+/// An entry and its `stream_sequence`; none when the value is not one.
+pub fn decode(bytes: &[u8]) -> Option<(LpaReport, u64)> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let seq = v.get("stream_sequence")?.as_u64()?;
+    Some((serde_json::from_value(v).ok()?, seq))
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Written,
+    /// The bucket holds figures folded further than ours (`stream_sequence` given).
+    Newer(u64),
+}
+
+/// Writes `value` at `key` unless the bucket holds a greater `stream_sequence`.
+pub async fn publish(
+    kv: &kv::Store,
+    key: &str,
+    value: Vec<u8>,
+    seq: u64,
+) -> anyhow::Result<Published> {
+    let value = bytes::Bytes::from(value);
+    for _ in 0..10 {
+        let current = kv.entry(key.to_string()).await?;
+        let result = match current {
+            Some(e) if e.operation == kv::Operation::Put => {
+                if let Some((_, theirs)) = decode(&e.value) {
+                    if theirs > seq {
+                        return Ok(Published::Newer(theirs));
+                    }
+                }
+                kv.update(key, value.clone(), e.revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| (e.kind() == kv::UpdateErrorKind::WrongLastRevision, e.into()))
+            }
+            Some(e) => kv
+                .update(key, value.clone(), e.revision)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.kind() == kv::UpdateErrorKind::WrongLastRevision, e.into())),
+            None => kv
+                .create(key, value.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.kind() == kv::CreateErrorKind::AlreadyExists, e.into())),
+        };
+        match result {
+            Ok(()) => return Ok(Published::Written),
+            // Another projector wrote in between: look again.
+            Err((true, _)) => continue,
+            Err((false, e)) => return Err(e),
+        }
+    }
+    anyhow::bail!("{key}: the value kept changing under ten compare-and-set attempts")
+}
+
+/// The bucket's entries for `month` of `lpas` (those it has).
+pub async fn read_month(
+    kv: &kv::Store,
+    lpas: &[String],
+    month: Month,
+) -> anyhow::Result<BTreeMap<String, LpaReport>> {
+    let mut out = BTreeMap::new();
+    for lpa in lpas {
+        if let Some(bytes) = kv.get(key(lpa, month)).await? {
+            match decode(&bytes) {
+                Some((entry, _)) => {
+                    out.insert(lpa.clone(), entry);
+                }
+                None => {
+                    warn!(key = %key(lpa, month), "figures bucket value is not an LPA entry; shown as missing")
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Publishes what a projector owns: everything at start, then the LPA-months each
+/// durable batch changed (and the 12 months after each, whose trend and
+/// month-on-month figures include it), at most every [`PUBLISH_EVERY`].
+pub struct Publisher {
+    pub store: Store,
+    pub reference: Arc<Reference>,
+    /// Each owned LPA and the consumer whose checkpoint is its `stream_sequence`.
+    pub consumer_of: HashMap<String, String>,
+    /// The ingest lock: figures and checkpoints are read between batches, so a value
+    /// never carries a sequence its figures have not reached.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Publisher {
+    pub async fn run(
+        self,
+        kv: kv::Store,
+        mut touched: tokio::sync::mpsc::UnboundedReceiver<Vec<(String, Month)>>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let mut dirty: BTreeSet<(String, Month)> = match self.store.months() {
+            Ok(months) => self
+                .consumer_of
+                .keys()
+                .flat_map(|l| months.iter().map(move |m| (l.clone(), *m)))
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot list the stored months to publish");
+                BTreeSet::new()
+            }
+        };
+        let mut tick = tokio::time::interval(PUBLISH_EVERY);
+        let mut first = true;
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                t = touched.recv() => match t {
+                    Some(t) => { dirty.extend(t); continue; }
+                    None => break,
+                },
+                _ = tick.tick() => {}
+            }
+            if dirty.is_empty() {
+                continue;
+            }
+            let batch = std::mem::take(&mut dirty);
+            let n = batch.len();
+            match self.publish_all(&kv, batch).await {
+                Ok(left) => {
+                    if first {
+                        info!(
+                            lpa_months = n,
+                            bucket = FIGURES_BUCKET,
+                            "published the owned figures"
+                        );
+                        first = false;
+                    }
+                    dirty.extend(left);
+                }
+                Err(e) => warn!(error = %e, "cannot read figures to publish; retrying"),
+            }
+        }
+        // What the last batches changed, on the way out.
+        while let Ok(t) = touched.try_recv() {
+            dirty.extend(t);
+        }
+        if !dirty.is_empty() {
+            let _ = self.publish_all(&kv, dirty).await;
+        }
+    }
+
+    /// Publishes `batch` (expanded to the months that include it); returns what could not
+    /// be written, to try again.
+    async fn publish_all(
+        &self,
+        kv: &kv::Store,
+        batch: BTreeSet<(String, Month)>,
+    ) -> anyhow::Result<Vec<(String, Month)>> {
+        let values = {
+            let _turn = self.lock.lock().await;
+            let (store, reference) = (self.store.clone(), self.reference.clone());
+            let consumer_of = self.consumer_of.clone();
+            tokio::task::spawn_blocking(move || entries(&store, &reference, &consumer_of, batch))
+                .await??
+        };
+        let mut left = Vec::new();
+        for (lpa, month, value, seq) in values {
+            let k = key(&lpa, month);
+            match publish(kv, &k, value, seq).await {
+                Ok(Published::Written) => debug!(key = %k, seq, "published figures"),
+                Ok(Published::Newer(theirs)) => {
+                    debug!(key = %k, seq, theirs, "the bucket holds newer figures")
+                }
+                Err(e) => {
+                    warn!(key = %k, error = %e, "cannot publish figures; retrying");
+                    left.push((lpa, month));
+                }
+            }
+        }
+        Ok(left)
+    }
+}
+
+type Value = (String, Month, Vec<u8>, u64);
+
+/// The values to publish for `batch` and the 12 months after each of its months.
+fn entries(
+    store: &Store,
+    reference: &Reference,
+    consumer_of: &HashMap<String, String>,
+    batch: BTreeSet<(String, Month)>,
+) -> anyhow::Result<Vec<Value>> {
+    let stored = store.months()?;
+    let mut wanted: BTreeSet<(String, Month)> = BTreeSet::new();
+    for (lpa, m) in batch {
+        let mut later = m;
+        for _ in 0..12 {
+            later = later.next();
+            if stored.contains(&later) {
+                wanted.insert((lpa.clone(), later));
+            }
+        }
+        wanted.insert((lpa, m));
+    }
+    let mut out = Vec::with_capacity(wanted.len());
+    for (lpa, month) in wanted {
+        let Some(consumer) = consumer_of.get(&lpa) else {
+            continue;
+        };
+        let seq = store.checkpoint(consumer)?;
+        let inputs = figures::lpa_inputs(store, &lpa, month, None)?;
+        if let Some(entry) = lpa_entry(reference, &inputs) {
+            out.push((lpa, month, encode(&entry, seq), seq));
+        }
+    }
+    Ok(out)
+}
