@@ -3,7 +3,7 @@
 //! from an LPA's per-day read models split at the as-of day's local midnight.
 
 use super::calendar::Day;
-use super::readmodel::LpaMonth;
+use super::readmodel::LpaDay;
 use super::reference::Reference;
 use serde::Serialize;
 
@@ -42,15 +42,12 @@ fn as_string<S: serde::Serializer>(d: &Day, s: S) -> Result<S::Ok, S::Error> {
 
 /// Counted abstracted milliseconds of a day's figures (as `report::counted` counts
 /// them), split into planned and unplanned.
-fn counted_split(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
-    m.cells()
-        .filter(|(k, _)| reference.is_counted(&k.reason))
-        .fold((0, 0), |(p, u), (k, t)| {
-            if k.planned {
-                (p + t.ms, u)
-            } else {
-                (p, u + t.ms)
-            }
+fn counted_split(reference: &Reference, m: &LpaDay) -> (i64, i64) {
+    m.abstracted
+        .iter()
+        .filter(|(reason, _)| reference.is_counted(reason))
+        .fold((0, 0), |(p, u), (_, [planned, unplanned])| {
+            (p + planned, u + unplanned)
         })
 }
 
@@ -60,18 +57,18 @@ pub fn in_progress(
     reference: &Reference,
     target_ratio: f64,
     as_of: Day,
-    days: &[(Day, LpaMonth)],
+    days: &[(Day, LpaDay)],
 ) -> InProgress {
     let (mut rostered_td, mut abstracted_td, mut unplanned_td) = (0i64, 0i64, 0i64);
     let (mut rostered_rest, mut planned_rest) = (0i64, 0i64);
     for (day, m) in days {
         if *day < as_of {
             let (planned, unplanned) = counted_split(reference, m);
-            rostered_td += m.rostered_ms();
+            rostered_td += m.rostered_ms;
             abstracted_td += planned + unplanned;
             unplanned_td += unplanned;
         } else {
-            rostered_rest += m.rostered_ms();
+            rostered_rest += m.rostered_ms;
             planned_rest += counted_split(reference, m).0;
         }
     }
@@ -103,8 +100,6 @@ pub fn in_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::contribution::{AbstractedCell, AbstractionKey};
-    use crate::domain::event::{Role, Scope};
     use jiff::civil::date;
 
     const H: i64 = 3_600_000;
@@ -113,26 +108,13 @@ mod tests {
         Reference::west_midlands()
     }
 
-    fn day(rostered_h: i64, abstractions: &[(&str, bool, i64)]) -> LpaMonth {
-        let mut m = LpaMonth::default();
-        m.add_rostered(Role::Pc, rostered_h * H, 1);
+    fn day(rostered_h: i64, abstractions: &[(&str, bool, i64)]) -> LpaDay {
+        let mut m = LpaDay {
+            rostered_ms: rostered_h * H,
+            ..LpaDay::default()
+        };
         for (reason, planned, hours) in abstractions {
-            m.add_abstracted(
-                &AbstractedCell {
-                    month: "2024-03".parse().unwrap(),
-                    day: date(2024, 3, 1),
-                    sector: "x".into(),
-                    key: AbstractionKey {
-                        reason: (*reason).into(),
-                        role: Role::Pc,
-                        scope: Scope::Lpa,
-                        planned: *planned,
-                    },
-                    ms: hours * H,
-                    count: 1,
-                },
-                1,
-            );
+            m.add_abstracted(reason, *planned, hours * H);
         }
         m
     }

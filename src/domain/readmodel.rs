@@ -108,6 +108,40 @@ impl LpaMonth {
     }
 }
 
+/// Per LPA and local day: only what the month in progress reads (rostered time, and
+/// abstracted time by reason, planned or not), so that splitting a month at a day
+/// decodes a few numbers per day rather than a month model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LpaDay {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rostered_ms: i64,
+    /// Abstracted milliseconds by reason: `[planned, unplanned]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub abstracted: BTreeMap<String, [i64; 2]>,
+}
+
+impl LpaDay {
+    pub fn is_empty(&self) -> bool {
+        self.rostered_ms == 0 && self.abstracted.is_empty()
+    }
+
+    pub fn add_abstracted(&mut self, reason: &str, planned: bool, ms: i64) {
+        let slot = self.abstracted.entry(reason.to_string()).or_default();
+        slot[usize::from(!planned)] += ms;
+        self.abstracted.retain(|_, v| *v != [0, 0]);
+    }
+
+    pub fn merge(&mut self, other: &LpaDay) {
+        self.rostered_ms += other.rostered_ms;
+        for (reason, [p, u]) in &other.abstracted {
+            let slot = self.abstracted.entry(reason.clone()).or_default();
+            slot[0] += p;
+            slot[1] += u;
+        }
+        self.abstracted.retain(|_, v| *v != [0, 0]);
+    }
+}
+
 /// Per LPA, month and sector (sector codes as received, known or not).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SectorMonth {
@@ -153,7 +187,7 @@ pub struct BySector {
     pub sector: String,
 }
 
-/// Names an LPA's figures for one local day (an [`LpaMonth`] whose `open` stays 0):
+/// Names an LPA's figures for one local day (an [`LpaDay`]):
 /// the month in progress is split at a local midnight from these.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ByLpaDay {
@@ -178,7 +212,7 @@ pub struct ReadModels {
     /// Abstractions started in the month, per officer.
     pub officers: BTreeMap<ByOfficer, i64>,
     /// Rostered and abstracted time per local day; a month's days sum to its model.
-    pub lpa_days: BTreeMap<ByLpaDay, LpaMonth>,
+    pub lpa_days: BTreeMap<ByLpaDay, LpaDay>,
 }
 
 /// What an event changes in the read models: signed tallies to add to their values.
@@ -220,11 +254,7 @@ impl ReadModels {
             day,
         };
         for r in &c.rostered {
-            self.lpa_days.entry(day(r.day)).or_default().add_rostered(
-                r.role,
-                sign * r.ms,
-                sign * r.count,
-            );
+            self.lpa_days.entry(day(r.day)).or_default().rostered_ms += sign * r.ms;
             self.lpa_months
                 .entry(at(r.month))
                 .or_default()
@@ -235,10 +265,11 @@ impl ReadModels {
                 .add_rostered(sign * r.ms, sign * r.count);
         }
         for a in &c.abstracted {
-            self.lpa_days
-                .entry(day(a.day))
-                .or_default()
-                .add_abstracted(a, sign);
+            self.lpa_days.entry(day(a.day)).or_default().add_abstracted(
+                &a.key.reason,
+                a.key.planned,
+                sign * a.ms,
+            );
             self.lpa_months
                 .entry(at(a.month))
                 .or_default()
@@ -506,7 +537,10 @@ mod given_when_then {
                 lpa: "dudley".into(),
                 day: crate::domain::calendar::day_containing_ms(T0),
             },
-            d.lpa_months[&lpa_month(m)].clone(),
+            LpaDay {
+                rostered_ms: 0,
+                abstracted: [("response_cover".to_string(), [0, ms])].into(),
+            },
         );
         d
     }

@@ -10,7 +10,7 @@
 
 use super::calendar::{Day, Month};
 use super::progress::{in_progress, InProgress};
-use super::readmodel::{LpaMonth, SectorMonth};
+use super::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use super::reference::{Rag, Reference};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ pub struct LpaInputs {
     /// The 13 months ending with this one, oldest first.
     pub trend: Vec<(Month, LpaMonth)>,
     /// For the as-of month only: the as-of day and the month's per-day figures.
-    pub days: Option<(Day, Vec<(Day, LpaMonth)>)>,
+    pub days: Option<(Day, Vec<(Day, LpaDay)>)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -458,7 +458,7 @@ mod tests {
     use crate::domain::calendar::Month;
     use crate::domain::contribution::{AbstractedCell, AbstractionKey};
     use crate::domain::event::{Role, Scope};
-    use crate::domain::readmodel::{LpaMonth, SectorMonth};
+    use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
     use crate::domain::report::{month_report, LpaInputs};
 
     const H: i64 = 3_600_000;
@@ -486,6 +486,17 @@ mod tests {
             m.add_abstracted(&cell(reason, hours * H), 1);
         }
         m
+    }
+
+    fn lpa_day(rostered_h: i64, abstracted: &[(&str, i64)]) -> LpaDay {
+        let mut d = LpaDay {
+            rostered_ms: rostered_h * H,
+            ..LpaDay::default()
+        };
+        for (reason, hours) in abstracted {
+            d.add_abstracted(reason, false, hours * H);
+        }
+        d
     }
 
     fn sample() -> (Reference, MonthReport) {
@@ -631,8 +642,8 @@ mod tests {
             days: Some((
                 day(12),
                 vec![
-                    (day(1), lpa_month(200, &[("response_cover", 30)])),
-                    (day(20), lpa_month(200, &[])),
+                    (day(1), lpa_day(200, &[("response_cover", 30)])),
+                    (day(20), lpa_day(200, &[])),
                 ],
             )),
             ..Default::default()

@@ -11,7 +11,7 @@
 //! | `a/<lpa>/<YYYY-MM>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) (JSON) |
 //! | `s/<lpa>/<YYYY-MM>/<sector>` | [`SectorMonth`](crate::domain::readmodel::SectorMonth) (JSON) |
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
-//! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) of one local day (JSON; `open` unused): the month in progress is split at a local midnight from these |
+//! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaDay`](crate::domain::readmodel::LpaDay) (JSON: rostered ms, abstracted ms by reason, planned and not): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
 //! | `m/owned` | the LPA codes `serve --lpas` owns, comma-separated (`report --data-dir` shows the others as missing) |
 //! | `m/max_interval_ms` | the plausible limit the read models were folded by (i64 BE): a changed limit means a rebuild |

@@ -10,7 +10,7 @@ use super::StoreError;
 use crate::domain::calendar::{Day, Month};
 use crate::domain::event::Envelope;
 use crate::domain::fold::EntityId;
-use crate::domain::readmodel::{LpaMonth, SectorMonth};
+use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use std::collections::BTreeMap;
 
 pub type KvResult<T> = Result<T, StoreError>;
@@ -56,11 +56,11 @@ pub trait Kv {
         read_model(self, &keys::lpa_month_key(lpa, month))
     }
 
-    fn lpa_day(&self, lpa: &str, day: Day) -> KvResult<LpaMonth> {
+    fn lpa_day(&self, lpa: &str, day: Day) -> KvResult<LpaDay> {
         read_model(self, &keys::lpa_day_key(lpa, day))
     }
 
-    fn put_lpa_day(&mut self, lpa: &str, day: Day, m: &LpaMonth) {
+    fn put_lpa_day(&mut self, lpa: &str, day: Day, m: &LpaDay) {
         put_model(self, keys::lpa_day_key(lpa, day), m, m.is_empty());
     }
 

@@ -19,7 +19,7 @@ pub use kv::{Kv, KvResult};
 use crate::domain::calendar::{Day, Month};
 use crate::domain::fold::EntityKind;
 use crate::domain::fold::Rules;
-use crate::domain::readmodel::{LpaMonth, SectorMonth};
+use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use bloom::{FilterState, Filters};
 use keys::{DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX, META_FORMAT, META_REBUILDING};
 use kv::{decode_json, decode_u64};
@@ -54,10 +54,13 @@ pub enum StoreError {
 /// A raw key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
-/// The value of [`META_FORMAT`]: 3 since the read models are kept per day as well.
-const FORMAT: &[u8] = b"3";
+/// The value of [`META_FORMAT`]: 4 since the per-day read models are [`LpaDay`]s.
+const FORMAT: &[u8] = b"4";
 /// Format 2 has the same log and lacks only derived keys: it is upgraded by a rebuild.
 const FORMAT_2: &[u8] = b"2";
+/// Format 3 kept a whole month model per day; format 4 keeps only what the month in
+/// progress reads ([`LpaDay`]). Also upgraded by a rebuild.
+const FORMAT_3: &[u8] = b"3";
 
 /// sled's page cache. Its default (1 GiB) alone is four times the memory goal in
 /// docs/BENCHMARKS.md; the read models a batch touches are few and small.
@@ -108,10 +111,10 @@ impl Store {
         };
         match db.get(META_FORMAT)? {
             Some(f) if f.as_ref() == FORMAT => {}
-            Some(f) if f.as_ref() == FORMAT_2 => {
+            Some(f) if f.as_ref() == FORMAT_2 || f.as_ref() == FORMAT_3 => {
                 // Marked first, so a crash in between leaves a store that still says
                 // it needs its read models derived again.
-                db.insert(keys::META_UPGRADE, FORMAT_2)?;
+                db.insert(keys::META_UPGRADE, f.as_ref())?;
                 db.insert(META_FORMAT, FORMAT)?;
                 db.flush()?;
             }
@@ -352,7 +355,7 @@ impl Store {
     }
 
     /// One LPA's per-day figures of a month, by day.
-    pub fn lpa_days(&self, lpa: &str, month: Month) -> Result<Vec<(Day, LpaMonth)>, StoreError> {
+    pub fn lpa_days(&self, lpa: &str, month: Month) -> Result<Vec<(Day, LpaDay)>, StoreError> {
         let mut out = Vec::new();
         for kv in self.db.scan_prefix(keys::lpa_days_prefix(lpa, month)) {
             let (k, v) = kv?;
