@@ -10,6 +10,7 @@
 //! and it never ships in the library.
 #![allow(dead_code)]
 
+pub mod cluster;
 mod events;
 mod http;
 mod nats;
