@@ -2,10 +2,11 @@
 //! section 10): four `serve` processes (p1 birmingham+coventry, p2 dudley+sandwell, p3
 //! and its standby p3b solihull+walsall+wolverhampton) with R3 streams and figures
 //! bucket. Half the events are published, the events stream's leader node is SIGKILLed,
-//! the rest are published with retries, p3 is SIGKILLed: every surviving projector
+//! the rest are published with retries (none lost, none stored twice) and the node
+//! restarts. Then p3 and the new leader node are SIGKILLed: every surviving projector
 //! still gives the whole force's month, its own LPAs from its store and the others from
-//! the bucket, each figure equal to a hand count. Then the node and p3 come back and p3
-//! catches up to the same figures.
+//! the bucket, each figure equal to a hand count, and exposes only its own LPAs in
+//! `/metrics`. Then the node and p3 come back and p3 catches up to the same figures.
 
 mod common;
 
@@ -257,12 +258,31 @@ async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
         total as u64,
         "every event stored once on the surviving nodes"
     );
+    // Back on its own ports and store; the cluster takes R3 streams again.
+    cluster.restart(killed).await;
+    assert_eq!(
+        stream_messages(&js, "NEIGHBOURHOOD_EVENTS").await,
+        total as u64
+    );
 
+    // The feature point: until `serve` has `--lpas`, the projectors exit at start-up.
+    let help = std::process::Command::new(bin())
+        .args(["serve", "--help"])
+        .output()
+        .expect("abstraction-tracker serve --help");
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--lpas"),
+        "`serve` has no --lpas option (CONTRACT section 10): the projectors cannot start"
+    );
     for p in [&p1, &p2, &p3, &p3b] {
         p.wait_ready().await;
     }
-    // The primary of the replicated pair dies; its standby carries on.
+    // The primary of the replicated pair dies, and so does a broker node (the events
+    // stream's leader again): the standby and the others carry on with two nodes.
     p3.kill9();
+    let leader = stream_leader(&js, "NEIGHBOURHOOD_EVENTS").await;
+    let killed = cluster.index_of(&leader).expect("the leader is a node");
+    cluster.kill9(killed);
 
     let timeout = Duration::from_secs(30);
     wait_month("p1", &p1.base, &P1, timeout).await;

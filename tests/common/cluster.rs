@@ -55,12 +55,20 @@ impl NatsCluster {
             std::process::id(),
             PROBES.fetch_add(1, Ordering::Relaxed)
         );
+        // Client and route ports, all distinct (each pick is released before the next).
+        let mut ports = Vec::with_capacity(2 * n);
+        while ports.len() < 2 * n {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
         let nodes = (0..n)
             .map(|k| ClusterNode {
                 child: None,
                 name: format!("node{k}"),
-                port: free_port(),
-                route_port: free_port(),
+                port: ports[2 * k],
+                route_port: ports[2 * k + 1],
                 dir: tempfile::tempdir().expect("tempdir"),
             })
             .collect();
