@@ -13,7 +13,7 @@ mod common;
 use abstraction_tracker::domain::event::Role;
 use abstraction_tracker::domain::reference::Reference;
 use async_nats::jetstream::stream;
-use common::cluster::{publish_retrying, stream_leader, stream_messages, NatsCluster};
+use common::cluster::{publish_retrying, stream_leader, wait_stream_messages, NatsCluster};
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -219,7 +219,10 @@ fn args<'a>(consumer: &'a str, lpas: &'a str) -> [&'a str; 6] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
     let mut cluster = NatsCluster::start(3).await;
+    phase("cluster ready");
     let js = common::cluster::impatient(cluster.client().await);
     // The events stream as CONTRACT section 1 fixes it, R3, so publishing can start
     // whatever the projectors are doing (`serve` opens a stream that exists).
@@ -251,19 +254,18 @@ async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
     let killed = cluster.index_of(&leader).expect("the leader is a node");
     cluster.kill9(killed);
     let s2 = publish_retrying(&js, rest, Duration::from_secs(30)).await;
-    eprintln!("killed {leader}; publishing before: {s1:?}, after: {s2:?}");
+    phase(&format!(
+        "published; killed {leader}; before: {s1:?}, after: {s2:?}"
+    ));
     assert_eq!(s1.confirmed + s2.confirmed, total);
-    assert_eq!(
-        stream_messages(&js, "NEIGHBOURHOOD_EVENTS").await,
-        total as u64,
-        "every event stored once on the surviving nodes"
-    );
-    // Back on its own ports and store; the cluster takes R3 streams again.
+    // Every event stored once on the two surviving nodes.
+    let (stream_timeout, n) = (Duration::from_secs(15), total as u64);
+    wait_stream_messages(&js, "NEIGHBOURHOOD_EVENTS", n, false, stream_timeout).await;
+    // Back on its own ports and store; the cluster takes R3 streams again and the node
+    // catches up.
     cluster.restart(killed).await;
-    assert_eq!(
-        stream_messages(&js, "NEIGHBOURHOOD_EVENTS").await,
-        total as u64
-    );
+    wait_stream_messages(&js, "NEIGHBOURHOOD_EVENTS", n, true, stream_timeout).await;
+    phase(&format!("node{killed} restarted and current"));
 
     // The feature point: until `serve` has `--lpas`, the projectors exit at start-up.
     let help = std::process::Command::new(bin())
@@ -277,6 +279,7 @@ async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
     for p in [&p1, &p2, &p3, &p3b] {
         p.wait_ready().await;
     }
+    phase("projectors ready");
     // The primary of the replicated pair dies, and so does a broker node (the events
     // stream's leader again): the standby and the others carry on with two nodes.
     p3.kill9();
@@ -288,6 +291,9 @@ async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
     wait_month("p1", &p1.base, &P1, timeout).await;
     wait_month("p2", &p2.base, &P2, timeout).await;
     wait_month("p3b", &p3b.base, &P3, timeout).await;
+    phase(&format!(
+        "p3 and {leader} dead: p1, p2, p3b show the whole force"
+    ));
 
     // p1 exposes its own LPAs only.
     let (status, text) = get(&format!("{}/metrics", p1.base)).await;
@@ -311,6 +317,7 @@ async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
     p3.start();
     p3.wait_ready().await;
     wait_month("p3 after restart", &p3.base, &P3, timeout).await;
+    phase("node and p3 restarted: p3 caught up");
     assert_eq!(month_matches(&p3b.base, &P3).await, Ok(()));
     assert_eq!(month_matches(&p1.base, &P1).await, Ok(()));
 }

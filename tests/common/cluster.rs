@@ -371,3 +371,57 @@ pub async fn stream_messages(js: &jetstream::Context, stream: &str) -> u64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Waits until `stream` holds exactly `want` messages (and, with `all_current`, every
+/// replica is current: not while a node is down), panicking at once if it holds more (a message stored twice) and, after `timeout`,
+/// with every distinct state seen. A node just restarted may briefly answer with its
+/// state from before its death (seen here on 2.9.10), so one stale answer is no loss.
+pub async fn wait_stream_messages(
+    js: &jetstream::Context,
+    stream: &str,
+    want: u64,
+    all_current: bool,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let info = match js.get_stream(stream).await {
+            Ok(s) => s.get_info().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let state = match &info {
+            Ok(i) => {
+                let (leader, replicas) = i.cluster.as_ref().map_or((None, vec![]), |c| {
+                    let r = c.replicas.iter().map(|r| (r.name.clone(), r.current));
+                    (c.leader.clone(), r.collect())
+                });
+                assert!(
+                    i.state.messages <= want,
+                    "{stream} holds {} messages, more than the {want} published: {:?}",
+                    i.state.messages,
+                    i.state
+                );
+                if i.state.messages == want && (!all_current || replicas.iter().all(|(_, c)| *c)) {
+                    if !seen.is_empty() {
+                        eprintln!("{stream}: {want} messages after {seen:?}");
+                    }
+                    return;
+                }
+                format!(
+                    "{} messages (last seq {}), leader {leader:?}, replicas current {replicas:?}",
+                    i.state.messages, i.state.last_sequence
+                )
+            }
+            Err(e) => format!("no answer: {e}"),
+        };
+        if seen.last() != Some(&state) {
+            seen.push(state);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stream} never held {want} messages (replicas current: {all_current}) within {timeout:?}; seen: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
