@@ -18,9 +18,9 @@ use common::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// A config file in the server's own temporary directory.
-fn write_config(server_dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
-    let path = server_dir.path().join(name);
+/// A config file in the test's temporary config directory (removed on drop).
+fn write_config(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, text).expect("write nats-server config");
     path
 }
