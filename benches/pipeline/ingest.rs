@@ -161,6 +161,14 @@ pub(crate) fn ingest_phases(
         "<= 2x",
         verdict(disk as f64 <= 2.0 * raw_bytes as f64),
     );
+    partition_phase(
+        rt,
+        &nats.url(),
+        &tmp.path().join("partitions"),
+        n,
+        stored,
+        table,
+    )?;
     drop(nats);
 
     breakdown(

@@ -14,6 +14,10 @@
 //!    the stored checkpoint reaches the stream's last sequence. Baselines: a raw async-nats pull consumer over the same stream (AckAll of
 //!    the last message of each chunk, like the tracker), and a raw sled `apply_batch` of
 //!    the same payloads keyed by sequence, same batch size, `flush()` per batch.
+//!
+//!    1b. The same stream through the real `serve` binary: one process owning every LPA,
+//!    then three owning the LPAs between them at once (`--lpas`), each timed until
+//!    caught up.
 //! 2. Where the ingest time goes, measured from outside: `Validator::decode` alone, the
 //!    `Projector` over a `BTreeMap` alone, and the same pipeline without NATS split into
 //!    decode / fold into a `Commit` / sled apply / flush.
@@ -43,6 +47,7 @@ mod breakdown;
 mod ingest;
 mod machine;
 mod output;
+mod partition;
 mod pg;
 mod serve;
 mod sled_alone;
@@ -52,6 +57,7 @@ use breakdown::*;
 use ingest::*;
 use machine::*;
 use output::*;
+use partition::*;
 use pg::*;
 use serve::*;
 use sled_alone::*;

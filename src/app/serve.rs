@@ -173,23 +173,18 @@ pub async fn run(
     let mut ingest_task = tokio::spawn(async move {
         tokio::pin!(ingest_stop);
         // The broker may not be up yet: keep trying to create the streams and bucket.
-        let figures = loop {
-            let ready = async {
-                ensure_streams(&ingest_js, replicas).await?;
-                bucket::open(&ingest_js, replicas).await
-            };
-            match ready.await {
-                Ok(kv) => break kv,
+        loop {
+            match ensure_streams(&ingest_js, replicas).await {
+                Ok(()) => break,
                 Err(e) => {
-                    warn!(error = %e, "cannot set up streams and the figures bucket yet; retrying");
+                    warn!(error = %e, "cannot set up streams yet; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = &mut ingest_stop => return Ok(()),
                     }
                 }
             }
-        };
-        let _ = view.bucket.set(figures.clone());
+        }
         // 2.9 accepts `filter_subjects` and ignores it, so only a server known to be
         // 2.10+ gets one consumer for several LPAs.
         let version = ingest_client.server_info().version;
@@ -229,7 +224,28 @@ pub async fn run(
                 .collect(),
             lock: lock.clone(),
         };
-        let publishing = tokio::spawn(publisher.run(figures, touched_rx, stopped(publisher_stop)));
+        // Ingest does not wait for the bucket: figures are the store's first, and a
+        // broker that refuses the bucket (permissions) must not stop the events.
+        let bucket_js = ingest_js.clone();
+        let publishing = tokio::spawn(async move {
+            let mut stop = publisher_stop.clone();
+            let figures = loop {
+                match bucket::open(&bucket_js, replicas).await {
+                    Ok(kv) => break kv,
+                    Err(e) => {
+                        warn!(error = %e, bucket = bucket::FIGURES_BUCKET, "cannot open the figures bucket; other projectors will not see this one's LPAs until it can. Retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                            _ = stop.wait_for(|s| *s) => return,
+                        }
+                    }
+                }
+            };
+            let _ = view.bucket.set(figures.clone());
+            publisher
+                .run(figures, touched_rx, stopped(publisher_stop))
+                .await
+        });
         let runs = plan.into_iter().map(|(c, _)| {
             let ingestor = Ingestor {
                 js: ingest_js.clone(),
