@@ -273,8 +273,9 @@ pub fn month_report(
 
 /// The force-wide report on a projector that owns the LPAs of `local` (their inputs
 /// from its store); the others' entries come from `remote` (the figures bucket,
-/// by LPA code) or are missing. Force totals add the local and remote figures and
-/// name the missing LPAs; data quality is the local projector's.
+/// by LPA code) or are missing. Force totals and open abstractions add the local and
+/// remote figures and name the missing LPAs; the rest of data quality (rejections,
+/// unknown sectors, implausible intervals) is what this projector saw.
 pub fn force_report(
     reference: &Reference,
     month: Month,
@@ -305,6 +306,7 @@ pub fn force_report(
             let mut r = r.clone();
             r.source = Source::Bucket;
             r.in_progress = None;
+            dq.open_abstractions += r.open_abstractions;
             rostered_h += r.rostered_hours;
             abstracted_h += r.abstracted_hours;
             lpas.push(r);
