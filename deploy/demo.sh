@@ -50,7 +50,7 @@ command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://r
 
 echo "== building (release)"
 cargo build --release --locked --quiet
-BIN=./target/release/abstraction-tracker
+BIN=${CARGO_TARGET_DIR:-./target}/release/abstraction-tracker
 
 rm -rf "$DIR"; mkdir -p "$DIR"
 pids=()
