@@ -188,6 +188,11 @@ fn lpa_table(s: &mut String, rep: &MonthReport) {
          <th scope=\"col\" class=\"n\">vs a year earlier</th>\
          <th scope=\"col\" class=\"n\">Open</th></tr></thead><tbody>",
     );
+    if let Some(note) = super::text::in_progress_ratio_note(rep) {
+        // Before the table's rows, as a caption would sit: read before the figures.
+        let at = s.rfind("<table>").expect("the table just opened");
+        s.insert_str(at, &format!("<p class=\"note\">{}</p>", esc(&note)));
+    }
     for l in rep.present() {
         let _ = write!(
             s,
@@ -665,7 +670,11 @@ mod tests {
             md.contains("**In progress, figures to 2024-03-12.**"),
             "{md}"
         );
+        // The month's own ratio and status say what they are until the month closes.
+        let note = "the ratio and status below divide the hours abstracted before 2024-03-12 by the whole month";
+        assert!(html.contains(note) && md.contains(note), "{md}");
         let (closed_r, closed) = sample();
-        assert!(!render(&closed, &closed_r).contains("In progress"));
+        let closed_html = render(&closed, &closed_r);
+        assert!(!closed_html.contains("In progress") && !closed_html.contains("in progress"));
     }
 }

@@ -31,6 +31,9 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         f.open_abstractions
     );
     let _ = writeln!(s, "## By LPA\n");
+    if let Some(note) = super::text::in_progress_ratio_note(rep) {
+        let _ = writeln!(s, "{note}\n");
+    }
     let _ = writeln!(
         s,
         "| LPA | Rostered h | Abstracted h | Ratio | Target | Status | vs last month | vs a year earlier | Open |"

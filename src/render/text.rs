@@ -45,6 +45,17 @@ pub(crate) fn sources_note(rep: &MonthReport) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
+/// For the month in progress: what the month's ratio and status mean until it closes.
+pub(crate) fn in_progress_ratio_note(rep: &MonthReport) -> Option<String> {
+    let until = rep
+        .lpas
+        .iter()
+        .find_map(|l| l.in_progress.as_ref().map(|p| p.to_date_until))?;
+    Some(format!(
+        "This month is in progress: the ratio and status below divide the hours abstracted before {until} by the whole month's published roster, so they understate the month until it closes. The forecast above is the figure to watch."
+    ))
+}
+
 /// Escapes text for HTML (and SVG) element content and quoted attribute values.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
