@@ -122,6 +122,18 @@ pub async fn run(
                     );
                 }
             };
+            match loading.load_saved_filters() {
+                Ok(true) => {
+                    progress.filters_loaded(1.0);
+                    info!(
+                        seconds = started.elapsed().as_secs_f64(),
+                        "took the id and entity filters saved when serve last stopped; new events read no sled"
+                    );
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the saved filters; reading every key"),
+            }
             match loading.load_filters_with(report) {
                 Ok(ids) => info!(
                     event_ids = ids,
@@ -285,6 +297,23 @@ pub async fn run(
         warn!(error = %e, "HTTP task ended abnormally");
     }
     store.flush()?;
+    // Ingest has stopped: the filters cover every stored event, so the next start can
+    // take them in one read instead of reading every key (minutes for millions).
+    if result.is_ok() {
+        let saving = std::time::Instant::now();
+        match store.save_filters() {
+            Ok(true) => info!(
+                seconds = saving.elapsed().as_secs_f64(),
+                "saved the id and entity filters for the next start"
+            ),
+            Ok(false) => info!(
+                "the id and entity filters were still loading: the next start reads every key"
+            ),
+            Err(e) => {
+                warn!(error = %e, "cannot save the id and entity filters; the next start reads every key")
+            }
+        }
+    }
     let _ = client.drain().await;
     result
 }

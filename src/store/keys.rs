@@ -13,6 +13,7 @@
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
 //! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaDay`](crate::domain::readmodel::LpaDay) (JSON: rostered ms, abstracted ms by reason, planned and not): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
+//! | `m/filters` | the id and entity Bloom filters saved by a clean stop of `serve`, with the event count they cover: the next start takes them in one read instead of scanning every key |
 //! | `m/owned` | the LPA codes `serve --lpas` owns, comma-separated (`report --data-dir` shows the others as missing) |
 //! | `m/max_interval_ms` | the plausible limit the read models were folded by (i64 BE): a changed limit means a rebuild |
 //! | `m/format`, `m/log_len`, `m/rebuilding`, `m/checkpoint/<consumer>`, `m/rejected/<YYYY-MM>/<code>` | store format, event count, rebuild marker, checkpoints (u64 BE), rejection tallies (u64 BE): not derived from the log |
@@ -41,6 +42,9 @@ pub const META_REBUILDING: &[u8] = b"m/rebuilding";
 pub const META_FORMAT: &[u8] = b"m/format";
 /// The fold's limit the read models were derived with (`max_interval_ms`, i64 BE).
 pub const META_RULES: &[u8] = b"m/max_interval_ms";
+/// The Bloom filters as `serve` saved them when it stopped, with the event count then
+/// (removed when the next `serve` takes them).
+pub const META_FILTERS: &[u8] = b"m/filters";
 /// The LPAs this store's projector owns (comma-separated codes), as `serve` last ran.
 pub const META_OWNED: &[u8] = b"m/owned";
 /// Families derived from the log, cleared and re-derived by `rebuild`.

@@ -131,6 +131,41 @@ impl Store {
         })
     }
 
+    /// Saves the active filters with the store's event count, for the next start to take
+    /// in one read ([`Store::load_saved_filters`]); call it once nothing more will be
+    /// committed. False when no filters are active (still loading): nothing is saved.
+    pub fn save_filters(&self) -> Result<bool, StoreError> {
+        let bytes = {
+            let state = self.filters();
+            let Some(f) = &state.active else {
+                return Ok(false);
+            };
+            f.encode(self.log_len()?)
+        };
+        self.db.insert(keys::META_FILTERS, bytes)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
+    /// Takes filters saved by [`Store::save_filters`] when they cover exactly the events
+    /// the store holds (every event adds keys, so an equal count means none was added
+    /// since), making them active at once. The saved copy is removed first either way: from
+    /// the next commit on it would be stale, and a crash must not leave it behind.
+    pub fn load_saved_filters(&self) -> Result<bool, StoreError> {
+        let Some(bytes) = self.db.get(keys::META_FILTERS)? else {
+            return Ok(false);
+        };
+        self.db.remove(keys::META_FILTERS)?;
+        self.db.flush()?;
+        match Filters::decode(&bytes) {
+            Some((f, events)) if events == self.log_len()? => {
+                self.filters.write().expect("filter lock").active = Some(f);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Loads Bloom filters of the stored event ids and entities, so that the common case
     /// of ingest, a new id for a new entity, costs no sled read (a miss costs 40-90 µs
     /// once the store outgrows sled's cache; see docs/BENCHMARKS.md). Only the ingesting
@@ -546,6 +581,45 @@ mod tests {
         assert!(c.has_event_id(&env.event_id).unwrap(), "{}", env.event_id);
         let events = c.entity_events(&env.lpa, &entity_of(&env.event)).unwrap();
         assert!(!events.is_empty(), "{}", env.event_id);
+    }
+
+    /// Filters saved at a clean stop are taken by the next start in one read, answer
+    /// for every stored id and entity, and are used once: a second start, or a log that
+    /// grew since, reads every key again.
+    #[test]
+    fn saved_filters_are_taken_once_and_only_for_the_log_they_cover() {
+        let dir = tempfile::tempdir().unwrap();
+        let envs: Vec<Envelope> = (0..200)
+            .map(|i| event(&format!("e{i}"), &format!("a{i}"), "response_cover"))
+            .collect();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(!store.save_filters().unwrap(), "nothing active to save yet");
+            store.load_filters().unwrap();
+            append(&store, &envs);
+            assert!(store.save_filters().unwrap());
+        }
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.load_saved_filters().unwrap());
+            assert!(store.filters().active.is_some());
+            for env in &envs {
+                assert_found(&store, env);
+            }
+            assert!(!store.filters().id_maybe_stored(&keys::id_key("never")));
+            // Saved again, then the log grows before the next start: not taken.
+            assert!(store.save_filters().unwrap());
+            store.filters.write().unwrap().active = None;
+            append(&store, &[event("e9000", "a9000", "court")]);
+            let mut c = store.begin();
+            c.set_log_len(store.log_len().unwrap() + 1);
+            c.commit(false).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.load_saved_filters().unwrap(), "stale: the log grew");
+        assert!(!store.load_saved_filters().unwrap(), "and removed");
+        store.load_filters().unwrap();
+        assert_found(&store, &event("e9000", "a9000", "court"));
     }
 
     /// With the filters loaded (as `serve` does), a reopened store still finds every
