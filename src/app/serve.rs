@@ -12,10 +12,10 @@ use crate::ingest::{
     consumers_for, ensure_streams, server_version, IngestConfig, Ingestor, EVENTS_STREAM,
     EVENTS_SUBJECTS,
 };
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::wire::decode::Validator;
 use anyhow::Context as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -25,6 +25,9 @@ pub struct ServeConfig {
     pub nats_url: String,
     pub nats_auth: crate::nats::Auth,
     pub data_dir: PathBuf,
+    /// `--recover`: a store found damaged at start is moved aside and a fresh one
+    /// re-reads the events stream; a healthy one is served as it is.
+    pub recover: bool,
     pub reference: Reference,
     pub ingest: IngestConfig,
     /// The LPAs this projector owns (`--lpas`, checked against the reference data); none:
@@ -43,7 +46,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     info!(dir = %config.data_dir.display(), "opening the store (minutes for millions of events)");
     let opening = std::time::Instant::now();
-    let store = Store::open(&config.data_dir)?;
+    let store = open_checked(&config.data_dir, config.recover)?;
     let rules = crate::domain::fold::Rules::from(&config.reference.limits);
     if store.needs_upgrade()? {
         info!("store format 2 or 3: deriving the per-day read models from the log (a rebuild)");
@@ -316,6 +319,78 @@ pub async fn run(
     }
     let _ = client.drain().await;
     result
+}
+
+/// Opens the store and checks that it is intact ([`Store::check_intact`]). A damaged
+/// one is refused with what to run, or with `recover` moved aside (renamed, never
+/// deleted) for a fresh store: its checkpoints are 0, so each consumer is re-created
+/// to deliver the events stream from its first message and the figures come back
+/// from the stream, the truth.
+fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
+    let damage = match Store::open(dir).and_then(|s| s.check_intact().map(|()| s)) {
+        Ok(store) => {
+            if recover {
+                info!(dir = %dir.display(), "--recover: the store is intact, nothing to recover");
+            }
+            return Ok(store);
+        }
+        Err(e @ StoreError::Damaged { .. }) if recover => e,
+        Err(e) => return Err(e.into()),
+    };
+    warn!(error = %damage, "--recover: the store is damaged");
+    let aside = move_aside(dir)?;
+    let store = Store::open(dir)?;
+    warn!(
+        dir = %dir.display(),
+        kept = %aside.display(),
+        "--recover: moved the damaged store aside and opened a fresh one; it re-reads NEIGHBOURHOOD_EVENTS from sequence 1"
+    );
+    Ok(store)
+}
+
+/// Renames a damaged data directory to `<dir>.damaged-<unix seconds>`. Where the
+/// directory cannot be renamed (a volume's mount point, or a parent this user may not
+/// write, as systemd's `StateDirectory=`), its entries move into
+/// `<dir>/damaged-<unix seconds>/` instead, which sled ignores.
+fn move_aside(dir: &Path) -> anyhow::Result<PathBuf> {
+    let secs = Clock::Wall.now().as_second();
+    // As given (a symbolic link is renamed, not its target), unless it has no last
+    // component to rename (`.`).
+    let name = match dir.file_name() {
+        Some(_) => dir.to_path_buf(),
+        None => dir
+            .canonicalize()
+            .with_context(|| format!("resolving data directory {}", dir.display()))?,
+    };
+    let Some(file_name) = name.file_name() else {
+        anyhow::bail!(
+            "cannot move data directory {} aside: it has no name",
+            dir.display()
+        );
+    };
+    let mut sibling = file_name.to_owned();
+    sibling.push(format!(".damaged-{secs}"));
+    let sibling = name.with_file_name(sibling);
+    let renamed = std::fs::rename(&name, &sibling);
+    let Err(e) = renamed else {
+        return Ok(sibling);
+    };
+    let inside = name.join(format!("damaged-{secs}"));
+    warn!(
+        error = %e,
+        to = %sibling.display(),
+        "cannot rename the data directory; moving its contents into {} instead",
+        inside.display()
+    );
+    let entries = std::fs::read_dir(&name)
+        .with_context(|| format!("reading data directory {}", dir.display()))?
+        .collect::<Result<Vec<_>, _>>()?;
+    std::fs::create_dir(&inside).with_context(|| format!("creating {}", inside.display()))?;
+    for entry in entries {
+        std::fs::rename(entry.path(), inside.join(entry.file_name()))
+            .with_context(|| format!("moving {} aside", entry.path().display()))?;
+    }
+    Ok(inside)
 }
 
 /// What a v1 projector (no `--lpas`) owns: the LPA its `--filter` names, or every LPA.

@@ -201,6 +201,16 @@ pub struct ServeArgs {
         help_heading = "Storage"
     )]
     pub data_dir: PathBuf,
+    /// Recover a damaged store by re-reading the events stream into a fresh one.
+    ///
+    /// `serve` checks the store at start and refuses one that a crash of the machine
+    /// damaged, naming this flag. With it, a damaged data directory is moved aside to
+    /// <data-dir>.damaged-<unix seconds> (kept, never deleted) and a fresh store is
+    /// filled again from the first message of NEIGHBOURHOOD_EVENTS, which must still
+    /// hold every event (its retention is unlimited by default). A healthy store is
+    /// served as it is, so a supervisor may keep the flag on.
+    #[arg(long, env = "TRACKER_RECOVER", help_heading = "Storage")]
+    pub recover: bool,
     /// Most messages folded into one durable store batch.
     ///
     /// Larger batches gain little and make sled hold far more memory

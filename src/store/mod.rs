@@ -10,6 +10,7 @@
 
 mod bloom;
 mod commit;
+mod integrity;
 pub mod keys;
 mod kv;
 
@@ -37,6 +38,8 @@ pub enum StoreError {
     Missing { dir: String },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("data directory {dir} is damaged ({detail}), as a crash of the machine can leave it: run `abstraction-tracker serve --recover` with the same options to move it aside to {dir}.damaged-<unix seconds> and re-read the NEIGHBOURHOOD_EVENTS stream into a fresh store, or restore a backup of the directory")]
+    Damaged { dir: String, detail: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("a rebuild was interrupted; run `abstraction-tracker rebuild --data-dir {0}` before serving")]
@@ -95,12 +98,23 @@ impl Store {
         // a little before calling the directory in use.
         let give_up = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
-            match config.open() {
+            let opened =
+                integrity::open_catching_panics(&config).map_err(|panic| StoreError::Damaged {
+                    dir: d.clone(),
+                    detail: format!("sled panicked opening it: {panic}"),
+                })?;
+            match opened {
                 Ok(db) => break db,
                 Err(e) if is_lock_error(&e) && std::time::Instant::now() < give_up => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(e) if is_lock_error(&e) => return Err(StoreError::Locked { dir: d }),
+                Err(e) if integrity::is_damage(&e) => {
+                    return Err(StoreError::Damaged {
+                        dir: d,
+                        detail: integrity::describe(&e),
+                    })
+                }
                 Err(other) => {
                     return Err(StoreError::Open {
                         dir: d,

@@ -46,6 +46,7 @@ impl Tracker {
             nats_url: nats_url.into(),
             nats_auth: Default::default(),
             data_dir: data_dir.into(),
+            recover: false,
             reference,
             ingest,
             lpas: None,

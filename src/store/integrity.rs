@@ -1,0 +1,170 @@
+//! The check `serve` makes at start that the store is intact: a crash of the machine
+//! (not of the process, which sled survives) can leave sled's files truncated or
+//! corrupt, and sled then either refuses to open them or opens them and reads
+//! errors or less than was written.
+//!
+//! What is checked, and why it is cheap enough for every start:
+//!
+//! - sled's open itself: a panic (what a lost tail of its `db` file gives, tried on a
+//!   store written by the tracker and SIGKILLed: truncated at a segment boundary or
+//!   not, or a segment zeroed), or an error other than the lock ([`is_damage`]);
+//! - every counter and checkpoint (`m/…`) is 8 bytes;
+//! - every derived key reads back from sled, and every LPA-month model (what the API,
+//!   metrics and report show first) decodes: they are few beside the log (per LPA and
+//!   month, sector, officer or day);
+//! - the event count (`m/log_len`) is 0 exactly when the log and the id index are
+//!   empty: one seek each.
+//!
+//! Not checked: that the count equals the number of logged events. Counting them reads
+//! a whole key family, and on a cold 10M-event store sled reads keys with their values
+//! at ~15 MB/s (docs/BENCHMARKS.md: the filters' pass took 1110 s), on top of 41-210 s
+//! of opening. Nor would it find what sled was seen to do: flipped bytes in `db` made
+//! it open an earlier state, every batch up to some point and none after, whose count,
+//! index, read models and checkpoints agree (each batch is atomic), so `serve` simply
+//! resumes the stream from that older checkpoint and the figures come back whole. A
+//! `db` file truncated to nothing, or deleted, opens as a fresh store, checkpoint 0,
+//! which re-reads the stream from its first message in the same way.
+
+use super::keys::{self, DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX};
+use super::kv::{decode_json, decode_u64};
+use super::{Store, StoreError};
+use crate::domain::readmodel::LpaMonth;
+use std::sync::{Arc, Mutex};
+
+/// `config.open()`, with a panic of sled's caught as its message: sled 0.34 panics
+/// ("tried to serialize Uninitialized") when its recovery finds pages that its log no
+/// longer holds, as after the tail of its `db` file was lost or zeroed. That panic is
+/// not printed, since the caller reports it in one line; one on another thread
+/// meanwhile still is.
+pub(super) fn open_catching_panics(
+    config: &sled::Config,
+) -> Result<sled::Result<sled::Db>, String> {
+    static SWAPPING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = SWAPPING.lock().unwrap_or_else(|e| e.into_inner());
+    let opener = std::thread::current().id();
+    let previous = Arc::new(std::panic::take_hook());
+    let caught: Arc<Mutex<String>> = Arc::default();
+    {
+        let (previous, caught) = (previous.clone(), caught.clone());
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().id() != opener {
+                return previous(info);
+            }
+            let payload = info.payload();
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            *caught.lock().unwrap_or_else(|e| e.into_inner()) = what;
+        }));
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    drop(std::panic::take_hook());
+    match Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+    }
+    result.map_err(|_| caught.lock().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+/// What a damage error of sled's says, without its empty backtrace.
+pub(super) fn describe(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { at: Some(at), .. } => {
+            format!("sled found corrupt data at {at:?}")
+        }
+        sled::Error::Corruption { .. } => "sled found corrupt data".into(),
+        other => format!("sled: {other}"),
+    }
+}
+
+/// Whether a sled error on opening or reading is damage to its files rather than the
+/// environment (the lock, permissions, a full disk).
+pub(super) fn is_damage(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => true,
+        sled::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+        ),
+        _ => false,
+    }
+}
+
+impl Store {
+    /// The damage a crash of the machine leaves: `StoreError::Damaged` naming what
+    /// was found (see the module's documentation for what is checked).
+    pub fn check_intact(&self) -> Result<(), StoreError> {
+        let damaged = |detail: String| StoreError::Damaged {
+            dir: self.dir.clone(),
+            detail,
+        };
+        let as_damage = |e: StoreError| match e {
+            StoreError::Sled(s) if is_damage(&s) => damaged(describe(&s)),
+            StoreError::Corrupt(what) => damaged(what),
+            other => other,
+        };
+        let log_len = self.log_len().map_err(as_damage)?;
+        for kv in self.db.scan_prefix(keys::checkpoint_key("")) {
+            let (k, v) = kv.map_err(StoreError::from).map_err(as_damage)?;
+            decode_u64(&k, &v).map_err(as_damage)?;
+        }
+        for p in DERIVED_PREFIXES {
+            for kv in self.db.scan_prefix(p) {
+                let (k, v) = kv.map_err(StoreError::from).map_err(as_damage)?;
+                if p == keys::lpa_months_prefix() {
+                    decode_json::<LpaMonth>(&k, &v).map_err(as_damage)?;
+                }
+            }
+        }
+        let first = |prefix: &[u8]| {
+            let k = self.db.scan_prefix(prefix).keys().next().transpose();
+            k.map_err(StoreError::from).map_err(as_damage)
+        };
+        let (log, ids) = (first(LOG_PREFIX)?, first(ID_PREFIX)?);
+        if (log_len > 0) != (log.is_some() && ids.is_some()) {
+            return Err(damaged(format!(
+                "the event count says {log_len} events; the log holds {}, the id index {}",
+                if log.is_some() { "some" } else { "none" },
+                if ids.is_some() { "some" } else { "none" },
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn damage_of(store: &Store) -> String {
+        match store.check_intact() {
+            Err(e @ StoreError::Damaged { .. }) => e.to_string(),
+            other => panic!("expected damage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_store_is_intact_and_torn_meta_is_damage_naming_what_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.check_intact().unwrap();
+
+        store
+            .db
+            .insert(keys::META_LOG_LEN, 5u64.to_be_bytes().to_vec())
+            .unwrap();
+        let e = damage_of(&store);
+        assert!(e.contains("says 5 events; the log holds none"), "{e}");
+        assert!(e.contains("`abstraction-tracker serve --recover`"), "{e}");
+
+        store.db.remove(keys::META_LOG_LEN).unwrap();
+        store
+            .db
+            .insert(keys::checkpoint_key("c"), b"abc".to_vec())
+            .unwrap();
+        let e = damage_of(&store);
+        assert!(e.contains("m/checkpoint/c holds 3 bytes"), "{e}");
+    }
+}
