@@ -334,10 +334,10 @@ fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
             }
             return Ok(store);
         }
-        Err(e @ StoreError::Damaged { .. }) if recover => e,
+        Err(StoreError::Damaged { detail, .. }) if recover => detail,
         Err(e) => return Err(e.into()),
     };
-    warn!(error = %damage, "--recover: the store is damaged");
+    warn!(dir = %dir.display(), damage = %damage, "--recover: the store is damaged");
     let aside = move_aside(dir)?;
     let store = Store::open(dir)?;
     warn!(
