@@ -47,6 +47,9 @@ pub const META_RULES: &[u8] = b"m/max_interval_ms";
 pub const META_FILTERS: &[u8] = b"m/filters";
 /// The LPAs this store's projector owns (comma-separated codes), as `serve` last ran.
 pub const META_OWNED: &[u8] = b"m/owned";
+/// Officer counts: the one derived family that grows with staff x months (most of the
+/// derived keys of a big store), so the start-up check leaves it to the reads.
+pub const OFFICER_FAMILY: &[u8] = b"o/";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
 pub const DERIVED_PREFIXES: [&[u8]; 5] = [b"a/", b"n/", b"s/", b"o/", b"d/"];
 
