@@ -161,6 +161,11 @@ impl Store {
         Ok(true)
     }
 
+    /// Bytes of the saved filters (0 when none are saved).
+    pub fn saved_filters_len(&self) -> Result<usize, StoreError> {
+        Ok(self.db.get(keys::META_FILTERS)?.map_or(0, |v| v.len()))
+    }
+
     /// Takes filters saved by [`Store::save_filters`] when they cover exactly the events
     /// the store holds (every event adds keys, so an equal count means none was added
     /// since), making them active at once. The saved copy is removed first either way: from
