@@ -10,9 +10,7 @@ use abstraction_tracker::app::metrics::Metrics;
 use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::event::Role;
 use abstraction_tracker::domain::reference::Reference;
-use abstraction_tracker::project::projector::{Outcome, Projector};
 use abstraction_tracker::store::Store;
-use abstraction_tracker::wire::decode::Validator;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use common::*;
@@ -27,7 +25,6 @@ fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let reference = Arc::new(Reference::west_midlands());
-    let validator = Validator::new((*reference).clone());
     let events = [
         event(
             "h-1",
@@ -98,18 +95,7 @@ fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
             ),
         ),
     ];
-    let mut commit = store.begin();
-    let mut projector = Projector::default();
-    for e in &events {
-        let raw = serde_json::to_vec(e).unwrap();
-        let env = validator.decode(&raw).unwrap();
-        assert_eq!(
-            projector.ingest(&mut commit, &raw, &env).unwrap(),
-            Outcome::Applied
-        );
-    }
-    projector.write(&mut commit);
-    commit.commit(true).unwrap();
+    fold_into(&store, &reference, &events);
     let as_of = "2024-03-15T12:00:00Z".parse().unwrap();
     let metrics = Arc::new(Metrics::new(
         store.clone(),

@@ -12,7 +12,6 @@ use abstraction_tracker::domain::event::{Amendment, Role};
 use abstraction_tracker::domain::fold::Rules;
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::domain::report::MonthReport;
-use abstraction_tracker::project::projector::{Outcome, Projector};
 use abstraction_tracker::project::rebuild::rebuild;
 use abstraction_tracker::render::{self, Format};
 use abstraction_tracker::store::Store;
@@ -27,22 +26,6 @@ fn march() -> Month {
 
 fn as_of() -> Day {
     "2024-04-10".parse().unwrap()
-}
-
-fn ingest(store: &Store, reference: &Reference, events: &[Value]) {
-    let validator = Validator::new(reference.clone());
-    let mut commit = store.begin();
-    let mut projector = Projector::with_rules(Rules::from(&reference.limits));
-    for e in events {
-        let raw = serde_json::to_vec(e).unwrap();
-        let env = validator.decode(&raw).unwrap();
-        assert_eq!(
-            projector.ingest(&mut commit, &raw, &env).unwrap(),
-            Outcome::Applied
-        );
-    }
-    projector.write(&mut commit);
-    commit.commit(true).unwrap();
 }
 
 fn dudley(rep: &MonthReport) -> Value {
@@ -77,7 +60,7 @@ fn an_abstraction_ended_past_the_limit_counts_in_no_hours_until_corrected() {
     let store = Store::open(dir.path()).unwrap();
     let reference = Reference::west_midlands();
     let field = |reason: &str, start: &str| abstraction("o-1", Role::Pc, SECTOR, reason, start);
-    ingest(
+    fold_into(
         &store,
         &reference,
         &[
@@ -139,7 +122,7 @@ fn an_abstraction_ended_past_the_limit_counts_in_no_hours_until_corrected() {
     assert!(html.contains("implausible_interval"), "html lists it too");
 
     // The correction (a new event, never an edit) brings it back inside the limit: 3 h.
-    ingest(
+    fold_into(
         &store,
         &reference,
         &[end_amended(
@@ -161,7 +144,7 @@ fn a_lowered_limit_is_refused_over_old_read_models_until_a_rebuild_folds_by_it()
     let mut reference = Reference::west_midlands();
     // As `serve` does on start: an empty store takes on the rules it will be folded by.
     store.check_rules(&Rules::from(&reference.limits)).unwrap();
-    ingest(
+    fold_into(
         &store,
         &reference,
         &[

@@ -11,7 +11,6 @@ use abstraction_tracker::app::metrics::Metrics;
 use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::event::Role;
 use abstraction_tracker::domain::reference::Reference;
-use abstraction_tracker::project::projector::{Outcome, Projector};
 use abstraction_tracker::store::Store;
 use abstraction_tracker::wire::decode::Validator;
 use axum::body::Body;
@@ -42,7 +41,6 @@ fn abs(id: &str, reason: &str, planned: bool, start: &str, end: &str) -> Value {
 fn state(dir: &std::path::Path, as_of: &str) -> AppState {
     let store = Store::open(dir).unwrap();
     let reference = Arc::new(Reference::west_midlands());
-    let validator = Validator::new((*reference).clone());
     let events = [
         // Rostered to date (before 28 Oct 00:00 UTC): 3 h of s0 (the 1st starts at
         // 23:00 UTC on 30 Sep), 8 h of s1, 4 h of s2: 15 h. The rest: 4 h of s2, 8 h of s3.
@@ -89,18 +87,7 @@ fn state(dir: &std::path::Path, as_of: &str) -> AppState {
             "2024-10-01T13:00:00Z",
         ),
     ];
-    let mut commit = store.begin();
-    let mut projector = Projector::default();
-    for e in &events {
-        let raw = serde_json::to_vec(e).unwrap();
-        let env = validator.decode(&raw).unwrap();
-        assert_eq!(
-            projector.ingest(&mut commit, &raw, &env).unwrap(),
-            Outcome::Applied
-        );
-    }
-    projector.write(&mut commit);
-    commit.commit(true).unwrap();
+    fold_into(&store, &reference, &events);
     let clock = Clock::AsOf(as_of.parse().unwrap());
     let metrics = Arc::new(Metrics::new(store.clone(), reference.clone(), clock));
     AppState {

@@ -1,11 +1,34 @@
-//! Event builders: typed domain events, written as wire JSON by `wire::encode`; and
-//! simulated traffic.
+//! Event builders: typed domain events, written as wire JSON by `wire::encode`;
+//! simulated traffic; and folding events straight into a store, as ingest would.
 
 use abstraction_tracker::domain::event::{
     AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
 };
+use abstraction_tracker::domain::fold::Rules;
 use abstraction_tracker::domain::reference::Reference;
+use abstraction_tracker::project::projector::{Outcome, Projector};
+use abstraction_tracker::store::Store;
+use abstraction_tracker::wire::decode::Validator;
 use abstraction_tracker::wire::encode::Encoder;
+
+/// Validates `events` and folds them into `store` in one durable commit through the
+/// projector, by `reference`'s limits, as ingest would (no broker). Each must apply.
+pub fn fold_into(store: &Store, reference: &Reference, events: &[serde_json::Value]) {
+    let validator = Validator::new(reference.clone());
+    let mut commit = store.begin();
+    let mut projector = Projector::with_rules(Rules::from(&reference.limits));
+    for e in events {
+        let raw = serde_json::to_vec(e).unwrap();
+        let env = validator.decode(&raw).unwrap();
+        assert_eq!(
+            projector.ingest(&mut commit, &raw, &env).unwrap(),
+            Outcome::Applied,
+            "{e}"
+        );
+    }
+    projector.write(&mut commit);
+    commit.commit(true).unwrap();
+}
 
 /// Epoch milliseconds of an RFC 3339 time (panics on a malformed one: test input).
 pub fn ms(rfc3339: &str) -> i64 {
