@@ -125,6 +125,12 @@ pub async fn run(
                     );
                 }
             };
+            // The start-up check has built them already after an unclean stop, or
+            // taken the ones a clean stop saved.
+            if loading.filters_ready() {
+                progress.filters_loaded(1.0);
+                return;
+            }
             match loading.load_saved_filters() {
                 Ok(true) => {
                     progress.filters_loaded(1.0);
@@ -327,7 +333,23 @@ pub async fn run(
 /// to deliver the events stream from its first message and the figures come back
 /// from the stream, the truth.
 fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
-    let damage = match Store::open(dir).and_then(|s| s.check_intact().map(|()| s)) {
+    let started = std::time::Instant::now();
+    let mut said = (started, 0u64);
+    let progress = |done: u64, total: u64| {
+        // At info every 10 % or 30 s, whichever comes first.
+        let tenth = (total / 10).max(1);
+        if done < total && (done / tenth > said.1 / tenth || said.0.elapsed().as_secs() >= 30) {
+            said = (std::time::Instant::now(), done);
+            info!(
+                percent = (done as f64 * 100.0 / total as f64).round(),
+                keys = done,
+                of = total,
+                seconds = started.elapsed().as_secs_f64(),
+                "the last stop was not clean: checking that the log and the id index hold every event before serving"
+            );
+        }
+    };
+    let damage = match Store::open(dir).and_then(|s| s.check_intact_with(progress).map(|()| s)) {
         Ok(store) => {
             if recover {
                 info!(dir = %dir.display(), "--recover: the store is intact, nothing to recover");

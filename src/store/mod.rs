@@ -54,6 +54,29 @@ pub enum StoreError {
     OldFormat { dir: String },
 }
 
+/// What a scan of the id index and the log found: how many keys each holds, and a
+/// sum of a hash of each key's event id, equal for the two families exactly when (but
+/// for a 2^-64 chance) they hold the same ids.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) ids: u64,
+    pub(crate) log: u64,
+    pub(crate) id_digest: u64,
+    pub(crate) log_digest: u64,
+}
+
+/// FNV-1a of an event id, then mixed (splitmix64's finaliser) so that a sum of them
+/// does not cancel out for ids that differ in a few bits.
+fn id_hash(id: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// A raw key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
@@ -201,7 +224,20 @@ impl Store {
 
     /// As [`Store::load_filters`], calling `progress(keys read, keys to read)` as it
     /// goes (every 10,000 keys): on millions of events this takes minutes.
-    pub fn load_filters_with(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, StoreError> {
+    pub fn load_filters_with(&self, progress: impl FnMut(u64, u64)) -> Result<u64, StoreError> {
+        Ok(self.scan_into_filters(progress)?.ids)
+    }
+
+    /// Whether the id and entity filters are complete (taken from a clean stop, or
+    /// built by a scan): ingest then reads sled only for a "maybe".
+    pub fn filters_ready(&self) -> bool {
+        self.filters().active.is_some()
+    }
+
+    /// Reads every id-index and log key into new filters (see [`Store::load_filters`]),
+    /// tallying both families as it goes: what the start-up check after an unclean stop
+    /// compares with the event count.
+    fn scan_into_filters(&self, mut progress: impl FnMut(u64, u64)) -> Result<Tally, StoreError> {
         let events = self.log_len()?;
         // Every event has one id key and one log key; both families are read.
         let total = 2 * events;
@@ -219,25 +255,27 @@ impl Store {
             }
         };
         const CHUNK: usize = 10_000;
-        let mut n = 0;
+        let mut tally = Tally::default();
         for k in self.db.scan_prefix(ID_PREFIX).keys() {
-            chunk.push(k?.to_vec());
-            n += 1;
+            let k = k?;
+            tally.ids += 1;
+            tally.id_digest = tally.id_digest.wrapping_add(id_hash(&k[ID_PREFIX.len()..]));
+            chunk.push(k.to_vec());
             if chunk.len() == CHUNK {
                 add(&mut chunk, true);
-                progress(n, total);
+                progress(tally.ids, total);
             }
         }
         add(&mut chunk, true);
         let mut last: Vec<u8> = Vec::new();
-        let mut read = n;
         for k in self.db.scan_prefix(LOG_PREFIX).keys() {
             let k = k?;
-            read += 1;
-            if read % CHUNK as u64 == 0 {
-                progress(read, total);
+            tally.log += 1;
+            if (tally.ids + tally.log) % CHUNK as u64 == 0 {
+                progress(tally.ids + tally.log, total);
             }
             let e = keys::entity_prefix_of_log_key(&k);
+            tally.log_digest = tally.log_digest.wrapping_add(id_hash(&k[e.len()..]));
             if e != last.as_slice() {
                 last = e.to_vec();
                 chunk.push(last.clone());
@@ -250,7 +288,7 @@ impl Store {
         let mut state = self.filters.write().expect("filter lock");
         state.active = state.building.take();
         progress(total, total);
-        Ok(n)
+        Ok(tally)
     }
 
     /// Opens a data directory that must already hold a store (for `report`, `rebuild`,
