@@ -26,7 +26,8 @@
 //!    Then sled alone (`BENCH_SLED_EVENTS`, 0 skips it): the tracker's write set (log
 //!    entry keyed by entity + id-index key) with time-ordered and random ids and two
 //!    batch sizes, against one sequential key per event; speed, peak RSS and disk, a
-//!    child process per case (printed as phase 3b).
+//!    child process per case (printed as phase 3b). Phase 3c (same switch): that write
+//!    set plus an approximation of the read models per batch on sled, redb and fjall.
 //! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
 //!    `Projector` in commits of 500 events, in a child process (so its RSS is its own), sampled
 //!    as history grows; then another child opens it as `serve` would and times the month
@@ -44,6 +45,7 @@ mod common;
 
 mod bigstore;
 mod breakdown;
+mod engines;
 mod ingest;
 mod machine;
 mod output;
@@ -54,6 +56,7 @@ mod sled_alone;
 
 use bigstore::*;
 use breakdown::*;
+use engines::*;
 use ingest::*;
 use machine::*;
 use output::*;
@@ -106,6 +109,7 @@ fn main() {
         Ok("build") => child_build(),
         Ok("serve") => child_serve(),
         Ok("sled") => child_sled(),
+        Ok("engine") => child_engine(),
         _ => run(),
     };
     if let Err(e) = result {
@@ -177,6 +181,7 @@ fn run() -> anyhow::Result<()> {
     drop(rt);
     if cfg.sled_events > 0 {
         sled_phase(&cfg, &mut table)?;
+        engine_phase(&cfg, &mut table)?;
     }
     if cfg.report_events > 0 {
         big_store_phases(&cfg, per_event_disk, &mut table, &mut notes)?;

@@ -1,0 +1,355 @@
+//! Phase 3c: the tracker's write set on sled, redb and fjall in the same run (issue 14:
+//! if no layout on sled can reach a target, show what the stable alternatives do with it).
+//!
+//! Each engine gets its own child process for the writes (so its peak RSS is its own)
+//! and another for the re-open. The writer generates the same simulated events as phase
+//! 3b (`sim_lines`, 10,000 officers from `BIG_FROM`, the simulator's UUIDv7 ids) and, in
+//! batches of 500 events, writes exactly:
+//! - per event, the log entry: key `keys::entity_prefix(lpa, entity_of(event))` followed
+//!   by the event id, value the raw JSON bytes;
+//! - per event, the id index: key `keys::id_key(event_id)`, empty value;
+//! - per batch, once for each distinct LPA and month of the events' `occurred_ms`, a key
+//!   `a/<lpa>/<YYYY-MM>` with a 300-byte JSON-like value, and once for each distinct LPA
+//!   and local day a key `d/<lpa>/<YYYY-MM-DD>` with a 150-byte one (numbers that vary by
+//!   batch, so compression cannot shrink them to nothing); plus `m/checkpoint/x`, 8 bytes.
+//!
+//! The read models are an approximation: the real fold rewrites the months and days of
+//! the shift or abstraction's interval (not of `occurred_ms`) and also the sector, open
+//! and officer keys (`s/`, `n/`, `o/`), which are left out here. The log and id keys are
+//! the tracker's own.
+//!
+//! A batch is durable before the next starts: sled `apply_batch` + `flush()`; redb one
+//! write transaction with its default durability (`Immediate`); fjall a `WriteBatch`
+//! committed, then `persist(PersistMode::SyncAll)`. One tree, table or keyspace each;
+//! every engine's cache is `store::CACHE_BYTES` (redb's default is 1 GiB). The time is
+//! inside the engine calls only (from the batch's pairs to durable); fjall's background
+//! flushes and compactions run on their own threads and count only where they stall a
+//! write. Disk is the directory's file sizes after the writer exits. The re-open is timed
+//! in a new process: open plus one point read of a log key from the middle of the run,
+//! after `sync` and dropping the page cache when it may (as root), which it reports.
+
+use super::*;
+use abstraction_tracker::domain::calendar::{day_containing_ms, month_of};
+use abstraction_tracker::domain::fold::entity_of;
+use abstraction_tracker::store::{keys, CACHE_BYTES};
+use std::collections::BTreeSet;
+
+const ENGINES: [&str; 3] = ["sled", "redb", "fjall"];
+const ENGINE_BATCH: usize = 500;
+const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("kv");
+
+#[derive(Serialize, Deserialize)]
+struct WriteProbe {
+    secs: f64,
+    events: usize,
+    raw_bytes: u64,
+    peak_kib: u64,
+    /// A log key from the middle of the run (hex), for the re-open's point read.
+    probe_key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OpenProbe {
+    secs: f64,
+    cold: bool,
+    peak_kib: u64,
+}
+
+pub(crate) fn engine_phase(cfg: &Config, table: &mut Table) -> anyhow::Result<()> {
+    println!(
+        "\n== Phase 3c: the tracker's write set on sled, redb and fjall, {} simulated events each (batch {ENGINE_BATCH}, durable per batch, a child process each) ==",
+        cfg.sled_events
+    );
+    let mut sled_rate = None;
+    for engine in ENGINES {
+        let dir = tempfile::Builder::new()
+            .prefix("pipeline-bench-engine")
+            .tempdir()?;
+        let env = |mode: &str| {
+            vec![
+                ("BENCH_CHILD_DIR", dir.path().display().to_string()),
+                ("BENCH_CHILD_EVENTS", cfg.sled_events.to_string()),
+                ("BENCH_CHILD_ENGINE", engine.to_string()),
+                ("BENCH_CHILD_MODE", mode.to_string()),
+            ]
+        };
+        let written = child::<WriteProbe>("engine", &env("write")).and_then(|w| {
+            let disk = dir_bytes(dir.path())?;
+            let mut open_env = env("open");
+            open_env.push(("BENCH_CHILD_KEY", w.probe_key.clone()));
+            Ok((w, disk, child::<OpenProbe>("engine", &open_env)?))
+        });
+        let (w, disk, o) = match written {
+            Ok(r) => r,
+            Err(e) if engine != "sled" => {
+                println!("{engine}: skipped, it failed: {e:#}");
+                table.row(
+                    format!("  {engine}: tracker write set"),
+                    format!("skipped: {e}"),
+                    "sled, same events",
+                    "",
+                    "info",
+                    "",
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let r = w.events as f64 / w.secs;
+        let ratio = sled_rate.map_or(1.0, |s| r / s);
+        sled_rate.get_or_insert(r);
+        let per_event = disk as f64 / w.events as f64;
+        let vs_raw = disk as f64 / w.raw_bytes as f64;
+        let open = format!(
+            "{} {} open + 1 read",
+            fmt_ms(o.secs * 1e3),
+            if o.cold { "cold" } else { "warm" }
+        );
+        println!(
+            "{engine:<6} {} ({ratio:.2}x sled), peak RSS {} MiB, {per_event:.0} B/event on disk ({vs_raw:.2}x the raw JSON), re-open {open} (peak RSS {} MiB)",
+            rate(w.events, w.secs),
+            mib(w.peak_kib),
+            mib(o.peak_kib),
+        );
+        table.row(
+            format!("  {engine}: tracker write set"),
+            format!(
+                "{}, {} MiB, {per_event:.0} B/ev ({vs_raw:.2}x raw), {open}",
+                rate(w.events, w.secs),
+                mib(w.peak_kib)
+            ),
+            "sled, same events",
+            format!("{ratio:.2}x"),
+            "info",
+            "",
+        );
+    }
+    Ok(())
+}
+
+/// The bytes of every file under a directory (their lengths, as `ls` shows them).
+fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// One engine, opened as phase 3c uses it.
+enum Engine {
+    Sled(sled::Db),
+    Redb(redb::Database),
+    Fjall(fjall::Database, fjall::Keyspace),
+}
+
+impl Engine {
+    fn open(name: &str, dir: &Path) -> anyhow::Result<Engine> {
+        Ok(match name {
+            "sled" => Engine::Sled(
+                sled::Config::new()
+                    .path(dir)
+                    .cache_capacity(CACHE_BYTES)
+                    .open()?,
+            ),
+            "redb" => Engine::Redb(
+                redb::Database::builder()
+                    .set_cache_size(CACHE_BYTES as usize)
+                    .create(dir.join("tracker.redb"))?,
+            ),
+            "fjall" => {
+                let db = fjall::Database::builder(dir)
+                    .cache_size(CACHE_BYTES)
+                    .open()?;
+                let ks = db.keyspace("kv", fjall::KeyspaceCreateOptions::default)?;
+                Engine::Fjall(db, ks)
+            }
+            other => bail!("unknown engine {other}"),
+        })
+    }
+
+    /// Writes one batch and returns when it is durable.
+    fn write(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+        match self {
+            Engine::Sled(db) => {
+                let mut batch = sled::Batch::default();
+                for (k, v) in pairs {
+                    batch.insert(k.as_slice(), v.as_slice());
+                }
+                db.apply_batch(batch)?;
+                db.flush()?;
+            }
+            Engine::Redb(db) => {
+                let tx = db.begin_write()?;
+                {
+                    let mut t = tx.open_table(REDB_TABLE)?;
+                    for (k, v) in pairs {
+                        t.insert(k.as_slice(), v.as_slice())?;
+                    }
+                }
+                tx.commit()?;
+            }
+            Engine::Fjall(db, ks) => {
+                let mut batch = db.batch();
+                for (k, v) in pairs {
+                    batch.insert(ks, k.as_slice(), v.as_slice());
+                }
+                batch.commit()?;
+                db.persist(fjall::PersistMode::SyncAll)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        use redb::{ReadableDatabase as _, ReadableTable as _};
+        Ok(match self {
+            Engine::Sled(db) => db.get(key)?.map(|v| v.to_vec()),
+            Engine::Redb(db) => db
+                .begin_read()?
+                .open_table(REDB_TABLE)?
+                .get(key)?
+                .map(|v| v.value().to_vec()),
+            Engine::Fjall(_, ks) => ks.get(key)?.map(|v| v.to_vec()),
+        })
+    }
+}
+
+/// A JSON-like value of about `len` bytes whose numbers vary with `seed`.
+fn model_value(key: &[u8], seed: u64, len: usize) -> Vec<u8> {
+    let mut v = format!("{{\"key\":\"{}\",\"n\":[", String::from_utf8_lossy(key));
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    while v.len() + 24 < len {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        v.push_str(&format!("{},", x >> 40));
+    }
+    v.push_str("0]}");
+    v.into_bytes()
+}
+
+/// Child (`BENCH_CHILD=engine`): `BENCH_CHILD_MODE=write` writes the events into one
+/// engine; `open` times the re-open of what the writer left.
+pub(crate) fn child_engine() -> anyhow::Result<()> {
+    let dir = PathBuf::from(env_str("BENCH_CHILD_DIR")?);
+    let name = env_str("BENCH_CHILD_ENGINE")?;
+    if env_str("BENCH_CHILD_MODE")? == "open" {
+        return child_open(&name, &dir);
+    }
+    let limit = env_num("BENCH_CHILD_EVENTS", 0)?;
+    let engine = Engine::open(&name, &dir)?;
+    let mut in_engine = Duration::ZERO;
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut models: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let (mut in_batch, mut batches, mut raw_bytes, mut seen) = (0usize, 0u64, 0u64, 0usize);
+    let mut probe_key = String::new();
+    let mut failed: Option<anyhow::Error> = None;
+    let mut flush = |pairs: &mut Vec<(Vec<u8>, Vec<u8>)>,
+                     models: &mut BTreeSet<Vec<u8>>,
+                     batches: &mut u64|
+     -> anyhow::Result<()> {
+        *batches += 1;
+        for key in std::mem::take(models) {
+            let len = if key.starts_with(b"a/") { 300 } else { 150 };
+            let value = model_value(&key, *batches, len);
+            pairs.push((key, value));
+        }
+        pairs.push((keys::checkpoint_key("x"), batches.to_be_bytes().to_vec()));
+        let t = Instant::now();
+        engine.write(pairs)?;
+        in_engine += t.elapsed();
+        pairs.clear();
+        Ok(())
+    };
+    let events = sim_lines(limit, 10_000, BIG_FROM, |raw| {
+        if failed.is_some() {
+            return;
+        }
+        let env = match decode_stored(raw) {
+            Ok(env) => env,
+            Err(r) => {
+                failed = Some(anyhow::anyhow!("{r}"));
+                return;
+            }
+        };
+        let mut lk = keys::entity_prefix(&env.lpa, &entity_of(&env.event));
+        lk.extend_from_slice(env.event_id.as_bytes());
+        seen += 1;
+        if seen == limit / 2 + 1 {
+            probe_key = lk.iter().map(|b| format!("{b:02x}")).collect();
+        }
+        raw_bytes += raw.len() as u64;
+        pairs.push((lk, raw.to_vec()));
+        pairs.push((keys::id_key(&env.event_id), Vec::new()));
+        let day = day_containing_ms(env.occurred_ms);
+        models.insert(keys::lpa_month_key(&env.lpa, month_of(day)));
+        models.insert(keys::lpa_day_key(&env.lpa, day));
+        in_batch += 1;
+        if in_batch == ENGINE_BATCH {
+            in_batch = 0;
+            if let Err(e) = flush(&mut pairs, &mut models, &mut batches) {
+                failed = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if in_batch > 0 {
+        flush(&mut pairs, &mut models, &mut batches)?;
+    }
+    if let Engine::Sled(db) = &engine {
+        println!(
+            "sled size_on_disk {:.0} B/event",
+            db.size_on_disk()? as f64 / events as f64
+        );
+    }
+    let peak_kib = proc_status_kib("VmHWM");
+    drop(engine);
+    print_result(&WriteProbe {
+        secs: in_engine.as_secs_f64(),
+        events,
+        raw_bytes,
+        peak_kib,
+        probe_key,
+    })
+}
+
+/// Re-opens what the writer left and reads one log key back, after dropping the page
+/// cache when this process may.
+fn child_open(name: &str, dir: &Path) -> anyhow::Result<()> {
+    let hex = env_str("BENCH_CHILD_KEY")?;
+    let key = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()?;
+    let synced = Command::new("sync").status().is_ok_and(|s| s.success());
+    let cold = synced && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
+    let t = Instant::now();
+    let engine = match name {
+        // Open what exists: redb's `create` would also open it, but say what is meant.
+        "redb" => Engine::Redb(
+            redb::Database::builder()
+                .set_cache_size(CACHE_BYTES as usize)
+                .open(dir.join("tracker.redb"))?,
+        ),
+        _ => Engine::open(name, dir)?,
+    };
+    let found = engine.get(&key)?;
+    let secs = t.elapsed().as_secs_f64();
+    if found.is_none() {
+        bail!("{name}: the log key read back after re-opening is missing");
+    }
+    print_result(&OpenProbe {
+        secs,
+        cold,
+        peak_kib: proc_status_kib("VmHWM"),
+    })
+}
