@@ -24,9 +24,11 @@
 //! every engine's cache is `store::CACHE_BYTES` (redb's default is 1 GiB). The time is
 //! inside the engine calls only (from the batch's pairs to durable); fjall's background
 //! flushes and compactions run on their own threads and count only where they stall a
-//! write. Disk is the directory's file sizes after the writer exits. The re-open is timed
-//! in a new process: open plus one point read of a log key from the middle of the run,
-//! after `sync` and dropping the page cache when it may (as root), which it reports.
+//! write. Disk is the directory's file sizes after the writer exits (fjall's includes the
+//! journal it has not yet flushed into tables, up to 512 MiB by default, which its open
+//! replays: its share is printed). The re-open is timed in a new process: open plus one
+//! point read of a log key from the middle of the run, after `sync` and dropping the page
+//! cache when it may (as root), which it reports as cold or warm.
 
 use super::*;
 use abstraction_tracker::domain::calendar::{day_containing_ms, month_of};
@@ -79,7 +81,7 @@ pub(crate) fn engine_phase(cfg: &Config, table: &mut Table) -> anyhow::Result<()
             open_env.push(("BENCH_CHILD_KEY", w.probe_key.clone()));
             Ok((w, disk, child::<OpenProbe>("engine", &open_env)?))
         });
-        let (w, disk, o) = match written {
+        let (w, (disk, journal), o) = match written {
             Ok(r) => r,
             Err(e) if engine != "sled" => {
                 println!("{engine}: skipped, it failed: {e:#}");
@@ -105,8 +107,13 @@ pub(crate) fn engine_phase(cfg: &Config, table: &mut Table) -> anyhow::Result<()
             fmt_ms(o.secs * 1e3),
             if o.cold { "cold" } else { "warm" }
         );
+        let journal = if journal > 0 {
+            format!(", of which {:.1} MiB journal", journal as f64 / MIB)
+        } else {
+            String::new()
+        };
         println!(
-            "{engine:<6} {} ({ratio:.2}x sled), peak RSS {} MiB, {per_event:.0} B/event on disk ({vs_raw:.2}x the raw JSON), re-open {open} (peak RSS {} MiB)",
+            "{engine:<6} {} ({ratio:.2}x sled), peak RSS {} MiB, {per_event:.0} B/event on disk ({vs_raw:.2}x the raw JSON{journal}), re-open {open} (peak RSS {} MiB)",
             rate(w.events, w.secs),
             mib(w.peak_kib),
             mib(o.peak_kib),
@@ -127,19 +134,25 @@ pub(crate) fn engine_phase(cfg: &Config, table: &mut Table) -> anyhow::Result<()
     Ok(())
 }
 
-/// The bytes of every file under a directory (their lengths, as `ls` shows them).
-fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
-    let mut total = 0;
+/// The bytes of every file under a directory (their lengths, as `ls` shows them), and
+/// of those the bytes of journal files (`*.jnl`, fjall's: what it replays at open).
+fn dir_bytes(dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let (mut total, mut journal) = (0, 0);
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
+        if meta.is_dir() {
+            let (t, j) = dir_bytes(&entry.path())?;
+            total += t;
+            journal += j;
         } else {
-            meta.len()
-        };
+            total += meta.len();
+            if entry.path().extension().is_some_and(|e| e == "jnl") {
+                journal += meta.len();
+            }
+        }
     }
-    Ok(total)
+    Ok((total, journal))
 }
 
 /// One engine, opened as phase 3c uses it.
