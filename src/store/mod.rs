@@ -14,7 +14,7 @@ mod integrity;
 pub mod keys;
 mod kv;
 
-pub use commit::Commit;
+pub use commit::{Applying, Commit};
 pub use kv::{Kv, KvResult};
 
 use crate::domain::calendar::{Day, Month};
@@ -22,7 +22,7 @@ use crate::domain::fold::EntityKind;
 use crate::domain::fold::Rules;
 use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use bloom::{FilterState, Filters};
-use keys::{DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX, META_FORMAT, META_REBUILDING};
+use keys::{DERIVED_PREFIXES, LOG_PREFIX, META_FORMAT, META_REBUILDING};
 use kv::{decode_json, decode_u64};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -52,29 +52,6 @@ pub enum StoreError {
     },
     #[error("data directory {dir} was written by an earlier version of abstraction-tracker (store format 1); `export` it with that version, then `publish` the file to rebuild a fresh data directory")]
     OldFormat { dir: String },
-}
-
-/// What a scan of the id index and the log found: how many keys each holds, and a
-/// sum of a hash of each key's event id, equal for the two families exactly when (but
-/// for a 2^-64 chance) they hold the same ids.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tally {
-    pub(crate) ids: u64,
-    pub(crate) log: u64,
-    pub(crate) id_digest: u64,
-    pub(crate) log_digest: u64,
-}
-
-/// FNV-1a of an event id, then mixed (splitmix64's finaliser) so that a sum of them
-/// does not cancel out for ids that differ in a few bits.
-fn id_hash(id: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in id {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
 }
 
 /// A raw key and value.
@@ -234,63 +211,6 @@ impl Store {
         self.filters().active.is_some()
     }
 
-    /// Reads every id-index and log key into new filters (see [`Store::load_filters`]),
-    /// tallying both families as it goes: what the start-up check after an unclean stop
-    /// compares with the event count.
-    fn scan_into_filters(&self, mut progress: impl FnMut(u64, u64)) -> Result<Tally, StoreError> {
-        let events = self.log_len()?;
-        // Every event has one id key and one log key; both families are read.
-        let total = 2 * events;
-        self.filters.write().expect("filter lock").building = Some(Filters::new(events));
-        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
-        let add = |chunk: &mut Vec<Vec<u8>>, ids: bool| {
-            let mut state = self.filters.write().expect("filter lock");
-            let f = state.building.as_mut().expect("filters being built");
-            for k in chunk.drain(..) {
-                if ids {
-                    f.ids.insert(&k);
-                } else {
-                    f.entities.insert(&k);
-                }
-            }
-        };
-        const CHUNK: usize = 10_000;
-        let mut tally = Tally::default();
-        for k in self.db.scan_prefix(ID_PREFIX).keys() {
-            let k = k?;
-            tally.ids += 1;
-            tally.id_digest = tally.id_digest.wrapping_add(id_hash(&k[ID_PREFIX.len()..]));
-            chunk.push(k.to_vec());
-            if chunk.len() == CHUNK {
-                add(&mut chunk, true);
-                progress(tally.ids, total);
-            }
-        }
-        add(&mut chunk, true);
-        let mut last: Vec<u8> = Vec::new();
-        for k in self.db.scan_prefix(LOG_PREFIX).keys() {
-            let k = k?;
-            tally.log += 1;
-            if (tally.ids + tally.log) % CHUNK as u64 == 0 {
-                progress(tally.ids + tally.log, total);
-            }
-            let e = keys::entity_prefix_of_log_key(&k);
-            tally.log_digest = tally.log_digest.wrapping_add(id_hash(&k[e.len()..]));
-            if e != last.as_slice() {
-                last = e.to_vec();
-                chunk.push(last.clone());
-                if chunk.len() == CHUNK {
-                    add(&mut chunk, false);
-                }
-            }
-        }
-        add(&mut chunk, false);
-        let mut state = self.filters.write().expect("filter lock");
-        state.active = state.building.take();
-        progress(total, total);
-        Ok(tally)
-    }
-
     /// Opens a data directory that must already hold a store (for `report`, `rebuild`,
     /// `export`): a mistyped path is an error, not an empty report.
     pub fn open_existing(dir: &Path) -> Result<Store, StoreError> {
@@ -408,7 +328,13 @@ impl Store {
     }
 
     pub fn begin(&self) -> Commit {
-        Commit::new(self.clone())
+        Commit::new(self.clone(), None)
+    }
+
+    /// A commit folded while `applying` is being written: it reads through that
+    /// batch's changes, and must be applied after it.
+    pub fn begin_after(&self, applying: Option<&Applying>) -> Commit {
+        Commit::new(self.clone(), applying.map(Applying::changes))
     }
 
     fn filters(&self) -> RwLockReadGuard<'_, FilterState> {
