@@ -4,9 +4,19 @@ use super::*;
 
 /// What sled alone does with the tracker's write set, by key order and batch size: the
 /// measurement behind the speed, memory and disk figures sled sets a ceiling on.
-pub(crate) const SLED_CASES: [(&str, &str, usize); 5] = [
+pub(crate) const SLED_CASES: [(&str, &str, usize); 7] = [
     ("seq", "1 key/event, sequential (the raw baseline)", 500),
     ("tracker", "tracker keys, UUIDv7 ids (simulator)", 500),
+    (
+        "tracker-zstd",
+        "tracker keys, UUIDv7 ids, zstd level 1",
+        500,
+    ),
+    (
+        "tracker-zstd3",
+        "tracker keys, UUIDv7 ids, zstd level 3",
+        500,
+    ),
     ("random", "tracker keys, random ids (UUIDv4-like)", 500),
     ("random", "tracker keys, random ids, batch 2000", 2000),
     ("tracker", "tracker keys, UUIDv7 ids, batch 2000", 2000),
@@ -72,9 +82,23 @@ pub(crate) fn child_sled() -> anyhow::Result<()> {
     let limit = env_num("BENCH_CHILD_EVENTS", 0)?;
     let batch_len = env_num("BENCH_CHILD_BATCH", 500)?;
     let mode = env_str("BENCH_CHILD_MODE")?;
+    // sled's own compression (zstd, per log message) at a given level: its
+    // "compression_factor", 1 to 22.
+    let zstd = match mode.as_str() {
+        "tracker-zstd" => Some(1),
+        "tracker-zstd3" => Some(3),
+        _ => None,
+    };
+    let mode = if zstd.is_some() {
+        "tracker".to_string()
+    } else {
+        mode
+    };
     let db = sled::Config::new()
         .path(&dir)
         .cache_capacity(abstraction_tracker::store::CACHE_BYTES)
+        .use_compression(zstd.is_some())
+        .compression_factor(zstd.unwrap_or(5))
         .open()?;
     let mut in_sled = Duration::ZERO;
     let mut batch = sled::Batch::default();

@@ -8,10 +8,11 @@
 //! instant neither loses nor double-counts an event.
 //!
 //! While the consumer is behind, batches overlap on two cores ([`Pipeline`]): one is
-//! written to sled and flushed while the next is decoded, validated and folded, reading
-//! through the changes of the one being written. Each is acknowledged once it is
-//! durable, in order; a caught-up batch is written and acknowledged before `process`
-//! returns, as without the overlap.
+//! written to sled and flushed while the next is decoded and validated, then folded
+//! reading through the changes of the one being written (sled's `apply_batch` holds a
+//! process-wide lock that its reads wait for, so the fold overlaps only the flush).
+//! Each is acknowledged once it is durable, in order; a caught-up batch is written and
+//! acknowledged before `process` returns, as without the overlap.
 
 use crate::domain::calendar::Month;
 use crate::domain::reject::{RejectCode, Rejection};
@@ -412,8 +413,27 @@ impl Ingestor {
         mut batch: Vec<Message>,
         overlap: bool,
     ) -> Result<BatchStats, IngestError> {
-        let mut pipeline = self.lock.lock().await;
         let started = Instant::now();
+        // Decoding and validating read no store, so they come first, while the batch
+        // before may still be applied: sled's `apply_batch` holds a process-wide lock
+        // that every read waits for, so the fold cannot overlap it, but this can.
+        let decoded = batch
+            .iter()
+            .map(|msg| {
+                let info = msg.info().map_err(IngestError::broker(
+                    "reading a message's JetStream metadata",
+                ))?;
+                // The broker's timestamp: what plausibility and an unreadable
+                // rejection's month are judged by, so a replay decides the same.
+                let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+                let verdict = self
+                    .validator
+                    .decode_published(&msg.payload, published_ms)
+                    .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
+                Ok((info.stream_sequence, info.pending, published_ms, verdict))
+            })
+            .collect::<Result<Vec<_>, IngestError>>()?;
+        let mut pipeline = self.lock.lock().await;
         let mut stats = BatchStats::default();
         let mut commit = pipeline.begin(&self.store);
         let checkpoint = commit.checkpoint(&self.config.consumer)?;
@@ -421,27 +441,16 @@ impl Ingestor {
             &self.validator.reference().limits,
         ));
         let mut pending_rejections = Vec::new();
-        for msg in &batch {
-            let info = msg.info().map_err(IngestError::broker(
-                "reading a message's JetStream metadata",
-            ))?;
-            let seq = info.stream_sequence;
-            // The broker's timestamp: what plausibility and an unreadable rejection's
-            // month are judged by, so a replay decides the same (never our clock).
-            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
+        for (msg, (seq, pending, published_ms, verdict)) in batch.iter().zip(decoded) {
             let received = jiff::Timestamp::from_millisecond(published_ms)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             stats.last_sequence = seq;
-            stats.pending = info.pending;
+            stats.pending = pending;
             if seq <= checkpoint {
                 stats.skipped += 1;
                 continue;
             }
             let raw: &[u8] = &msg.payload;
-            let verdict = self
-                .validator
-                .decode_published(raw, published_ms)
-                .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
             let rejection = match verdict {
                 Ok(env) => match projector.ingest(&mut commit, raw, &env)? {
                     Outcome::Applied => {

@@ -140,21 +140,25 @@ fn write(
     changes: impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
     durable: bool,
 ) -> Result<(), StoreError> {
-    // Held until the batch is applied (see `Store::load_filters`). Keys go into the
+    // Held until the batch is applied (see `Store::registering`). Keys go into the
     // filters before the write: a key in a filter that did not land is only a false
     // positive, a key on disk missing from a filter would be a lost duplicate.
-    let mut filters = store.filters.write().expect("filter lock");
+    let registered = store.registering.lock().unwrap_or_else(|e| e.into_inner());
     let mut batch = sled::Batch::default();
-    for (k, v) in changes {
-        match v {
-            Some(v) => {
-                filters.add_written(&k);
-                batch.insert(k, v)
+    {
+        let mut filters = store.filters.write().expect("filter lock");
+        for (k, v) in changes {
+            match v {
+                Some(v) => {
+                    filters.add_written(&k);
+                    batch.insert(k, v)
+                }
+                None => batch.remove(k),
             }
-            None => batch.remove(k),
         }
     }
     store.db.apply_batch(batch)?;
+    drop(registered);
     if durable {
         store.db.flush()?;
     }

@@ -74,6 +74,11 @@ pub struct Store {
     db: sled::Db,
     dir: String,
     filters: Arc<RwLock<FilterState>>,
+    /// Held by a commit from adding its keys to the filters until sled has applied
+    /// its batch, and by a filter scan as it starts: every key is then either applied
+    /// before the scan starts or added to the filters being built. Readers of the
+    /// filters never wait for a batch to be written.
+    registering: Arc<std::sync::Mutex<()>>,
 }
 
 /// How long `open` waits for a lock that is being released.
@@ -142,6 +147,7 @@ impl Store {
             db,
             dir: d,
             filters: Arc::default(),
+            registering: Arc::default(),
         })
     }
 
