@@ -108,27 +108,21 @@ pub(crate) fn ingest_phases(
         growth.join(", ")
     );
     let raw_sled_rate = n as f64 / raw_sled_s;
+    // Issue 14's target: the broker is the ceiling, so ingest is judged against a raw
+    // pull-consume + ack of the same messages.
     table.row(
         "ingest end to end (NATS -> durable ack)",
         rate(n, ingest_s),
-        format!("raw sled apply+flush {}", rate(n, raw_sled_s)),
-        format!("{:.2}x", ingest_rate / raw_sled_rate),
-        ">= 0.8x",
-        verdict(ingest_rate >= 0.8 * raw_sled_rate),
-    );
-    table.row(
-        "ingest end to end, absolute",
-        rate(n, ingest_s),
-        "-",
-        "-",
-        ">= 100k/s",
-        verdict(ingest_rate >= 100_000.0),
-    );
-    table.row(
-        "ingest vs raw NATS consume+ack",
-        rate(n, ingest_s),
         format!("raw pull+AckAll {}", rate(n, raw_nats_s)),
         format!("{:.2}x", raw_nats_s / ingest_s),
+        ">= 0.5x",
+        verdict(raw_nats_s / ingest_s >= 0.5),
+    );
+    table.row(
+        "ingest vs raw sled apply+flush",
+        rate(n, ingest_s),
+        format!("raw sled apply+flush {}", rate(n, raw_sled_s)),
+        format!("{:.2}x", ingest_rate / raw_sled_rate),
         "info",
         "",
     );
@@ -215,8 +209,8 @@ pub(crate) fn ingest_phases(
         rate(rebuilt, rebuild_s),
         format!("raw log scan {}", rate(scanned, scan_s)),
         format!("{:.3}x", rebuild_rate * scan_s / scanned as f64),
-        ">= 500k/s",
-        verdict(rebuild_rate >= 500_000.0),
+        ">= 0.5x",
+        verdict(rebuild_rate * scan_s / scanned as f64 >= 0.5),
     );
     table.row(
         "  log scan + JSON parse (no schema, no fold)",

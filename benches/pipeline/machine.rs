@@ -84,3 +84,10 @@ pub(crate) fn available_bytes(dir: &Path) -> Option<u64> {
         .ok()?;
     Some(kib * 1024)
 }
+
+/// Writes dirty pages out and drops the page cache, so the next read comes from disk
+/// (needs root; false when it could not, and the read is then warm).
+pub(crate) fn drop_page_cache() -> bool {
+    let synced = Command::new("sync").status().is_ok_and(|s| s.success());
+    synced && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}

@@ -30,8 +30,10 @@
 //!    set plus an approximation of the read models per batch on sled, redb and fjall.
 //! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
 //!    `Projector` in commits of 500 events, in a child process (so its RSS is its own), sampled
-//!    as history grows; then another child opens it as `serve` would and times the month
-//!    report (`figures::month`), `/api/v1/months/{month}` and `/metrics`.
+//!    as history grows; then another child opens it as `serve` would (after dropping the
+//!    page cache when root: the restart figure) and times the month report
+//!    (`figures::month`), `/api/v1/months/{month}` and `/metrics`; a third scans its log
+//!    raw and rebuilds it, each from a cold cache when root.
 //! 5. PostgreSQL peer (skipped with a note when no server answers, or `BENCH_SKIP_PG=1`):
 //!    the same events COPYed into a table, the month figures computed by SQL and compared.
 //!
@@ -108,6 +110,7 @@ fn main() {
         Ok("ingest") => child_ingest(),
         Ok("build") => child_build(),
         Ok("serve") => child_serve(),
+        Ok("rebuild") => child_rebuild(),
         Ok("sled") => child_sled(),
         Ok("engine") => child_engine(),
         _ => run(),
