@@ -9,7 +9,7 @@ use crate::app::metrics::Metrics;
 use crate::clock::Clock;
 use crate::domain::reference::Reference;
 use crate::ingest::{
-    consumers_for, ensure_streams, server_version, IngestConfig, Ingestor, Pipeline, EVENTS_STREAM,
+    consumers_for, ensure_streams, server_version, IngestConfig, Ingestor, EVENTS_STREAM,
     EVENTS_SUBJECTS,
 };
 use crate::store::{Store, StoreError};
@@ -185,8 +185,7 @@ pub async fn run(
     let http_task = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
 
     let validator = Arc::new(Validator::new(config.reference.clone()));
-    let lock: Arc<tokio::sync::Mutex<Pipeline>> = Arc::default();
-    let settling = lock.clone();
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
     let replicas = config.ingest.replicas;
     let ingest_stop = stopped(stop_rx.clone());
     let (ingest_js, ingest_store, ingest_client) = (js.clone(), store.clone(), client.clone());
@@ -303,11 +302,6 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
-    // A batch still being written is finished (and acknowledged) before the filters
-    // are saved, so they cover every stored event.
-    if let Err(e) = settling.lock().await.settle().await {
-        warn!(error = %e, "the last batch could not be finished");
-    }
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), http_task).await {
         warn!(error = %e, "HTTP task ended abnormally");
     }

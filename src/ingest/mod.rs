@@ -6,18 +6,11 @@
 //! about progress: on start the consumer is re-created to deliver from checkpoint + 1,
 //! and a redelivered message at or below the checkpoint is skipped, so a crash at any
 //! instant neither loses nor double-counts an event.
-//!
-//! While the consumer is behind, batches overlap on two cores ([`Pipeline`]): one is
-//! written to sled and flushed while the next is decoded and validated, then folded
-//! reading through the changes of the one being written (sled's `apply_batch` holds a
-//! process-wide lock that its reads wait for, so the fold overlaps only the flush).
-//! Each is acknowledged once it is durable, in order; a caught-up batch is written and
-//! acknowledged before `process` returns, as without the overlap.
 
 use crate::domain::calendar::Month;
 use crate::domain::reject::{RejectCode, Rejection};
 use crate::project::projector::{self, Outcome};
-use crate::store::{Applying, Commit, Kv, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::wire::decode::{peek_event_id, Validator};
 use crate::wire::subject::check_subject;
 use async_nats::jetstream::{self, consumer, stream, Message};
@@ -195,68 +188,10 @@ pub struct Ingestor {
     pub config: IngestConfig,
     /// Held for each batch: the consumers of one process share the id index, the log
     /// count and the rejection tallies, so their batches go one at a time (an event id
-    /// reused across two LPAs is then still caught as a conflict). It holds the batch
-    /// being written, which the next one reads through.
-    pub lock: Arc<tokio::sync::Mutex<Pipeline>>,
+    /// reused across two LPAs is then still caught as a conflict).
+    pub lock: Arc<tokio::sync::Mutex<()>>,
     /// Told which LPA-months each durable batch changed (the figures bucket publisher).
     pub touched: Option<tokio::sync::mpsc::UnboundedSender<Vec<(String, Month)>>>,
-}
-
-/// The batch being written to the store while the next is folded, if any.
-#[derive(Default)]
-pub struct Pipeline {
-    writing: Option<Writing>,
-    /// Set when a write failed: what is folded after it read changes that never
-    /// landed, so nothing more is written.
-    failed: Option<String>,
-}
-
-struct Writing {
-    changes: Applying,
-    done: tokio::task::JoinHandle<Result<(), StoreError>>,
-    last: Message,
-    stats: BatchStats,
-    started: Instant,
-    touched: Vec<(String, Month)>,
-    observer: Arc<dyn IngestObserver>,
-    notify: Option<tokio::sync::mpsc::UnboundedSender<Vec<(String, Month)>>>,
-}
-
-impl Pipeline {
-    /// Waits for the batch being written, then acknowledges it and reports it. After
-    /// this the store holds every batch folded so far.
-    pub async fn settle(&mut self) -> Result<(), IngestError> {
-        if let Some(failed) = &self.failed {
-            return Err(IngestError::StoreTask(failed.clone()));
-        }
-        let Some(w) = self.writing.take() else {
-            return Ok(());
-        };
-        let written = w
-            .done
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("the store writer stopped: {e}")))
-            .and_then(|r| r);
-        if let Err(e) = written {
-            self.failed = Some(e.to_string());
-            return Err(e.into());
-        }
-        if let Some(tx) = &w.notify {
-            let _ = tx.send(w.touched);
-        }
-        // AckPolicy::All: acknowledging the last message acknowledges the batch.
-        w.last
-            .ack()
-            .await
-            .map_err(IngestError::broker("acknowledging"))?;
-        w.observer.batch_done(&w.stats, w.started.elapsed());
-        Ok(())
-    }
-
-    /// A commit that reads through the batch being written.
-    fn begin(&self, store: &Store) -> Commit {
-        store.begin_after(self.writing.as_ref().map(|w| &w.changes))
-    }
 }
 
 impl Ingestor {
@@ -352,19 +287,7 @@ impl Ingestor {
             m.transpose()
                 .map_err(IngestError::broker("receiving from JetStream"))
         };
-        loop {
-            // While a batch is being written, wait for the next message only a little:
-            // when none comes, finish that batch (acknowledge it, publish its figures).
-            let first = match tokio::time::timeout(IDLE_SETTLE, messages.next()).await {
-                Ok(m) => match received(m)? {
-                    Some(m) => m,
-                    None => break,
-                },
-                Err(_) => {
-                    self.lock.lock().await.settle().await?;
-                    continue;
-                }
-            };
+        while let Some(first) = received(messages.next().await)? {
             // A batch fills until it is full, the consumer has nothing more pending
             // (caught up: apply at once) or LINGER has passed since its first message.
             // What has merely arrived so far is often one socket read (~130 events
@@ -391,7 +314,7 @@ impl Ingestor {
             // is dropped, and is one atomic sled batch with the checkpoint, so a batch
             // is stored whole or not at all, and one stored but not acknowledged is
             // skipped by the checkpoint on redelivery.
-            self.process_overlapped(batch, true).await?;
+            self.process(batch).await?;
         }
         Err(IngestError::Broker {
             what: "receiving from JetStream",
@@ -399,58 +322,40 @@ impl Ingestor {
         })
     }
 
-    /// Handles one batch end to end: when it returns, the batch is durable and
-    /// acknowledged. Public so tests can drive a single step.
+    /// Handles one batch end to end. Public so tests can drive a single step.
     pub async fn process(&self, batch: Vec<Message>) -> Result<BatchStats, IngestError> {
-        self.process_overlapped(batch, false).await
-    }
-
-    /// As [`Ingestor::process`], but with `overlap` a batch that leaves messages
-    /// pending is still being written when this returns: the next call folds while it
-    /// is, and acknowledges it once it is durable ([`Pipeline`]).
-    async fn process_overlapped(
-        &self,
-        mut batch: Vec<Message>,
-        overlap: bool,
-    ) -> Result<BatchStats, IngestError> {
+        let _turn = self.lock.lock().await;
         let started = Instant::now();
-        // Decoding and validating read no store, so they come first, while the batch
-        // before may still be applied: sled's `apply_batch` holds a process-wide lock
-        // that every read waits for, so the fold cannot overlap it, but this can.
-        let decoded = batch
-            .iter()
-            .map(|msg| {
-                let info = msg.info().map_err(IngestError::broker(
-                    "reading a message's JetStream metadata",
-                ))?;
-                // The broker's timestamp: what plausibility and an unreadable
-                // rejection's month are judged by, so a replay decides the same.
-                let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
-                let verdict = self
-                    .validator
-                    .decode_published(&msg.payload, published_ms)
-                    .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
-                Ok((info.stream_sequence, info.pending, published_ms, verdict))
-            })
-            .collect::<Result<Vec<_>, IngestError>>()?;
-        let mut pipeline = self.lock.lock().await;
         let mut stats = BatchStats::default();
-        let mut commit = pipeline.begin(&self.store);
-        let checkpoint = commit.checkpoint(&self.config.consumer)?;
+        let checkpoint = self.store.checkpoint(&self.config.consumer)?;
+        let mut commit = self.store.begin();
         let mut projector = projector::Projector::with_rules(crate::domain::fold::Rules::from(
             &self.validator.reference().limits,
         ));
         let mut pending_rejections = Vec::new();
-        for (msg, (seq, pending, published_ms, verdict)) in batch.iter().zip(decoded) {
+        let mut last: Option<&Message> = None;
+        for msg in &batch {
+            let info = msg.info().map_err(IngestError::broker(
+                "reading a message's JetStream metadata",
+            ))?;
+            let seq = info.stream_sequence;
+            // The broker's timestamp: what plausibility and an unreadable rejection's
+            // month are judged by, so a replay decides the same (never our clock).
+            let published_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
             let received = jiff::Timestamp::from_millisecond(published_ms)
                 .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            last = Some(msg);
             stats.last_sequence = seq;
-            stats.pending = pending;
+            stats.pending = info.pending;
             if seq <= checkpoint {
                 stats.skipped += 1;
                 continue;
             }
             let raw: &[u8] = &msg.payload;
+            let verdict = self
+                .validator
+                .decode_published(raw, published_ms)
+                .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
             let rejection = match verdict {
                 Ok(env) => match projector.ingest(&mut commit, raw, &env)? {
                     Outcome::Applied => {
@@ -492,43 +397,25 @@ impl Ingestor {
                 "rejected stream did not confirm a rejection",
             ))?;
         }
-        let Some(last) = batch.pop() else {
+        let Some(last) = last else {
             return Ok(stats);
         };
-        if stats.last_sequence <= checkpoint {
-            // Every message was handled before: nothing to write. Acknowledged after
-            // the batch being written, so acknowledgements stay in order.
-            pipeline.settle().await?;
-            last.ack()
+        if stats.last_sequence > checkpoint {
+            let touched = projector.touched_lpa_months();
+            projector.write(&mut commit);
+            commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
+            tokio::task::spawn_blocking(move || commit.commit(true))
                 .await
-                .map_err(IngestError::broker("acknowledging"))?;
-            self.observer.batch_done(&stats, started.elapsed());
-            return Ok(stats);
+                .map_err(|e| IngestError::StoreTask(e.to_string()))??;
+            if let Some(tx) = &self.touched {
+                let _ = tx.send(touched);
+            }
         }
-        let touched = projector.touched_lpa_months();
-        projector.write(&mut commit);
-        commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
-        // Batches land in order: the one before is durable and acknowledged first.
-        pipeline.settle().await?;
-        let changes = commit.applying();
-        let writer = changes.clone();
-        // The write runs on a blocking thread that completes even if this future is
-        // dropped (shutdown): a batch is stored whole or not at all, and one stored
-        // but not acknowledged is skipped by the checkpoint on redelivery.
-        let done = tokio::task::spawn_blocking(move || writer.apply(true));
-        pipeline.writing = Some(Writing {
-            changes,
-            done,
-            last,
-            stats: stats.clone(),
-            started,
-            touched,
-            observer: self.observer.clone(),
-            notify: self.touched.clone(),
-        });
-        if !overlap || stats.pending == 0 {
-            pipeline.settle().await?;
-        }
+        // AckPolicy::All: acknowledging the last message acknowledges the batch.
+        last.ack()
+            .await
+            .map_err(IngestError::broker("acknowledging"))?;
+        self.observer.batch_done(&stats, started.elapsed());
         Ok(stats)
     }
 
@@ -557,8 +444,6 @@ impl Ingestor {
 
 /// How long a batch may wait for more messages while the consumer is behind.
 const LINGER: Duration = Duration::from_millis(25);
-/// How long the consumer waits for a message before finishing a batch being written.
-const IDLE_SETTLE: Duration = Duration::from_millis(100);
 
 /// Messages still pending for the consumer after this one (0 when caught up).
 fn pending_of(m: &Message) -> u64 {

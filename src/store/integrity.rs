@@ -201,10 +201,7 @@ impl Store {
         let events = self.log_len()?;
         // Every event has one id key and one log key; both families are read.
         let total = 2 * events;
-        {
-            let _no_batch_half_applied = self.registering.lock().unwrap_or_else(|e| e.into_inner());
-            self.filters.write().expect("filter lock").building = Some(Filters::new(events));
-        }
+        self.filters.write().expect("filter lock").building = Some(Filters::new(events));
         let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
         let add = |chunk: &mut Vec<Vec<u8>>, ids: bool| {
             let mut state = self.filters.write().expect("filter lock");

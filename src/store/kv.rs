@@ -43,11 +43,6 @@ pub trait Kv {
         self.put(keys::id_key(&env.event_id), Vec::new());
     }
 
-    /// The stream sequence a consumer's batches have reached (0 before the first).
-    fn checkpoint(&self, consumer: &str) -> KvResult<u64> {
-        read_counter(self, &keys::checkpoint_key(consumer))
-    }
-
     /// How many events the log holds.
     fn log_len(&self) -> KvResult<u64> {
         read_counter(self, keys::META_LOG_LEN)

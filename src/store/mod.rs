@@ -14,7 +14,7 @@ mod integrity;
 pub mod keys;
 mod kv;
 
-pub use commit::{Applying, Commit};
+pub use commit::Commit;
 pub use kv::{Kv, KvResult};
 
 use crate::domain::calendar::{Day, Month};
@@ -74,11 +74,6 @@ pub struct Store {
     db: sled::Db,
     dir: String,
     filters: Arc<RwLock<FilterState>>,
-    /// Held by a commit from adding its keys to the filters until sled has applied
-    /// its batch, and by a filter scan as it starts: every key is then either applied
-    /// before the scan starts or added to the filters being built. Readers of the
-    /// filters never wait for a batch to be written.
-    registering: Arc<std::sync::Mutex<()>>,
 }
 
 /// How long `open` waits for a lock that is being released.
@@ -147,7 +142,6 @@ impl Store {
             db,
             dir: d,
             filters: Arc::default(),
-            registering: Arc::default(),
         })
     }
 
@@ -334,13 +328,7 @@ impl Store {
     }
 
     pub fn begin(&self) -> Commit {
-        Commit::new(self.clone(), None)
-    }
-
-    /// A commit folded while `applying` is being written: it reads through that
-    /// batch's changes, and must be applied after it.
-    pub fn begin_after(&self, applying: Option<&Applying>) -> Commit {
-        Commit::new(self.clone(), applying.map(Applying::changes))
+        Commit::new(self.clone())
     }
 
     fn filters(&self) -> RwLockReadGuard<'_, FilterState> {
