@@ -448,11 +448,7 @@ pub(crate) fn child_rebuild() -> anyhow::Result<()> {
     let validator = Validator::new(Reference::west_midlands());
     let cold = drop_page_cache();
     let t = Instant::now();
-    let (mut scanned, mut scanned_bytes) = (0usize, 0usize);
-    for v in store.log() {
-        scanned += 1;
-        scanned_bytes += v?.len();
-    }
+    let (scanned, scanned_bytes) = raw_scan(&store)?;
     let scan_s = t.elapsed().as_secs_f64();
     let cold = cold && drop_page_cache();
     let t = Instant::now();

@@ -343,8 +343,7 @@ fn child_open(name: &str, dir: &Path) -> anyhow::Result<()> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
         .collect::<Result<Vec<u8>, _>>()?;
-    let synced = Command::new("sync").status().is_ok_and(|s| s.success());
-    let cold = synced && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
+    let cold = drop_page_cache();
     let t = Instant::now();
     let engine = match name {
         // Open what exists: redb's `create` would also open it, but say what is meant.

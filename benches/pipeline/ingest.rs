@@ -178,11 +178,7 @@ pub(crate) fn ingest_phases(
     println!("\n== Phase 3: rebuild ==");
     let live = store.derived_snapshot()?;
     let t = Instant::now();
-    let (mut scanned, mut scanned_bytes) = (0usize, 0usize);
-    for v in store.log() {
-        scanned += 1;
-        scanned_bytes += v?.len();
-    }
+    let (scanned, scanned_bytes) = raw_scan(&store)?;
     let scan_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut parsed = 0usize;

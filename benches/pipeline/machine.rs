@@ -91,3 +91,14 @@ pub(crate) fn drop_page_cache() -> bool {
     let synced = Command::new("sync").status().is_ok_and(|s| s.success());
     synced && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
 }
+
+/// Every stored event of `store`'s log read raw, no decoding: (events, bytes). The
+/// baseline rebuild is measured against.
+pub(crate) fn raw_scan(store: &Store) -> anyhow::Result<(usize, usize)> {
+    let (mut n, mut bytes) = (0usize, 0usize);
+    for v in store.log() {
+        n += 1;
+        bytes += v?.len();
+    }
+    Ok((n, bytes))
+}
