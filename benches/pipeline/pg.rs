@@ -183,7 +183,7 @@ pub(crate) fn our_month_ms(
         let m = store.lpa_month(&l.code, month)?;
         let counted: i64 = m
             .cells()
-            .filter(|(k, _)| reference.is_counted(&k.reason))
+            .filter(|(k, _)| reference.is_counted(k.reason))
             .map(|(_, t)| t.ms)
             .sum();
         out.insert(l.code.clone(), (m.rostered_ms(), counted));

@@ -3,6 +3,7 @@
 //! bucket publisher.
 
 use crate::domain::calendar::{month_of, Day, Month};
+use crate::domain::readmodel::LpaMonth;
 use crate::domain::reference::Reference;
 use crate::domain::report::{force_report, month_report, LpaInputs, LpaReport, MonthReport};
 use crate::store::{Store, StoreError};
@@ -65,6 +66,8 @@ pub fn lpa_inputs(
     month: Month,
     as_of: Option<Day>,
 ) -> Result<LpaInputs, StoreError> {
+    // The 13 months ending with this one hold this month, the one before and the one a
+    // year earlier: each model is read once.
     let mut trend = Vec::with_capacity(13);
     let mut m = month;
     for _ in 0..13 {
@@ -72,11 +75,17 @@ pub fn lpa_inputs(
         m = m.prev();
     }
     trend.reverse();
+    let of = |m: Month| -> Result<LpaMonth, StoreError> {
+        match trend.iter().find(|(t, _)| *t == m) {
+            Some((_, model)) => Ok(model.clone()),
+            None => store.lpa_month(lpa, m),
+        }
+    };
     Ok(LpaInputs {
         lpa: lpa.to_string(),
-        this: store.lpa_month(lpa, month)?,
-        prev: store.lpa_month(lpa, month.prev())?,
-        year_ago: store.lpa_month(lpa, month.year_earlier())?,
+        this: of(month)?,
+        prev: of(month.prev())?,
+        year_ago: of(month.year_earlier())?,
         sectors: store.sectors(lpa, month)?,
         officer_counts: store.officer_counts(lpa, month)?,
         trend,

@@ -316,13 +316,13 @@ impl ReadModelCollector {
                 f.rostered
                     .with_label_values(&[&l.code, &month])
                     .set(rostered as f64 / 1000.0);
-                let mut by_reason: BTreeMap<String, i64> = BTreeMap::new();
+                let mut by_reason: BTreeMap<&str, i64> = BTreeMap::new();
                 for (k, t) in lm.cells() {
                     *by_reason.entry(k.reason).or_default() += t.ms;
                 }
                 for (reason, ms) in by_reason {
                     f.abstracted
-                        .with_label_values(&[&l.code, &month, &reason])
+                        .with_label_values(&[&l.code, &month, reason])
                         .set(ms as f64 / 1000.0);
                 }
                 if let Some(ratio) = month_ratio(&self.reference, &lm) {

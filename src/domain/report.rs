@@ -228,9 +228,37 @@ fn ratio(num_ms: i64, den_ms: i64) -> Option<f64> {
 /// Counted milliseconds and counted occurrences of an LPA's month: abstractions whose
 /// reason the reference data counts toward the ratio (`Reason::counted`).
 pub fn counted(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
+    let mut is_counted = IsCounted::new(reference);
     m.cells()
-        .filter(|(k, _)| reference.is_counted(&k.reason))
+        .filter(|(k, _)| is_counted.get(k.reason))
         .fold((0, 0), |(ms, n), (_, t)| (ms + t.ms, n + t.n))
+}
+
+/// `Reference::is_counted` remembered for the last reason asked: a model's cells are
+/// sorted by key, which starts with the reason, so one reason's cells come together.
+struct IsCounted<'r, 'a> {
+    reference: &'r Reference,
+    last: Option<(&'a str, bool)>,
+}
+
+impl<'r, 'a> IsCounted<'r, 'a> {
+    fn new(reference: &'r Reference) -> Self {
+        IsCounted {
+            reference,
+            last: None,
+        }
+    }
+
+    fn get(&mut self, reason: &'a str) -> bool {
+        match self.last {
+            Some((r, counted)) if r == reason => counted,
+            _ => {
+                let counted = self.reference.is_counted(reason);
+                self.last = Some((reason, counted));
+                counted
+            }
+        }
+    }
 }
 
 /// THE abstraction ratio of an LPA's month: counted abstracted milliseconds divided by
@@ -254,21 +282,19 @@ pub fn month_report(
     inputs: &[LpaInputs],
     rejected: &[(String, u64)],
 ) -> MonthReport {
-    let all: Vec<LpaInputs> = reference
+    // Only the LPAs without inputs get a (zero) value of their own: cloning the others'
+    // models would cost more than computing the report from them.
+    let absent: Vec<LpaInputs> = reference
         .lpas
         .iter()
-        .map(|l| {
-            inputs
-                .iter()
-                .find(|i| i.lpa == l.code)
-                .cloned()
-                .unwrap_or_else(|| LpaInputs {
-                    lpa: l.code.clone(),
-                    ..Default::default()
-                })
+        .filter(|l| !inputs.iter().any(|i| i.lpa == l.code))
+        .map(|l| LpaInputs {
+            lpa: l.code.clone(),
+            ..Default::default()
         })
         .collect();
-    force_report(reference, month, &all, &BTreeMap::new(), rejected)
+    let all: Vec<&LpaInputs> = inputs.iter().chain(&absent).collect();
+    report(reference, month, &all, &BTreeMap::new(), rejected)
 }
 
 /// The force-wide report on a projector that owns the LPAs of `local` (their inputs
@@ -280,6 +306,17 @@ pub fn force_report(
     reference: &Reference,
     month: Month,
     local: &[LpaInputs],
+    remote: &BTreeMap<String, LpaReport>,
+    rejected: &[(String, u64)],
+) -> MonthReport {
+    let local: Vec<&LpaInputs> = local.iter().collect();
+    report(reference, month, &local, remote, rejected)
+}
+
+fn report(
+    reference: &Reference,
+    month: Month,
+    local: &[&LpaInputs],
     remote: &BTreeMap<String, LpaReport>,
     rejected: &[(String, u64)],
 ) -> MonthReport {
@@ -405,25 +442,33 @@ fn lpa_report(
         .iter()
         .map(|r| (r.code.clone(), 0))
         .collect();
-    let mut by_role: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_scope: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_role: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut by_scope: BTreeMap<&str, i64> = BTreeMap::new();
     let (mut planned, mut unplanned) = (0i64, 0i64);
+    let mut is_counted = IsCounted::new(reference);
     for (k, t) in m.cells() {
-        *by_reason.entry(k.reason.clone()).or_default() += t.ms;
-        if !reference.is_counted(&k.reason) {
+        match by_reason.get_mut(k.reason) {
+            Some(ms) => *ms += t.ms,
+            None => {
+                by_reason.insert(k.reason.to_string(), t.ms);
+            }
+        }
+        if !is_counted.get(k.reason) {
             continue;
         }
-        *by_role.entry(k.role.as_str().into()).or_default() += t.ms;
-        *by_scope.entry(k.scope.as_str().into()).or_default() += t.ms;
+        *by_role.entry(k.role.as_str()).or_default() += t.ms;
+        *by_scope.entry(k.scope.as_str()).or_default() += t.ms;
         if k.planned {
             planned += t.ms;
         } else {
             unplanned += t.ms;
         }
     }
-    let to_hours = |m: BTreeMap<String, i64>| -> BTreeMap<String, f64> {
-        m.into_iter().map(|(k, v)| (k, hours(v))).collect()
-    };
+    fn to_hours<K: ToString>(m: BTreeMap<K, i64>) -> BTreeMap<String, f64> {
+        m.into_iter()
+            .map(|(k, v)| (k.to_string(), hours(v)))
+            .collect()
+    }
     let prev = month_ratio(reference, &inp.prev);
     let year_ago = month_ratio(reference, &inp.year_ago);
     let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
