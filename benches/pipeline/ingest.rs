@@ -424,6 +424,9 @@ pub(crate) fn child_ingest() -> anyhow::Result<()> {
     let validator = Arc::new(Validator::new(reference.clone()));
     let rss_before_kib = proc_status_kib("VmRSS");
     let store = Store::open(&dir)?;
+    // As `serve` does before it consumes: on this empty store the filters are complete
+    // at once, so a new id or entity reads no sled.
+    store.load_filters()?;
     let cpu = process_cpu_s();
     let (secs, samples, metrics) = rt.block_on(async {
         let js = jetstream::new(connect(&url).await?);
