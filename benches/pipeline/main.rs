@@ -24,8 +24,9 @@
 //! 3. Rebuild: `rebuild::rebuild` over the ingested store vs a raw scan of its log.
 //!
 //!    Then sled alone (`BENCH_SLED_EVENTS`, 0 skips it): the tracker's write set (log
-//!    entry keyed by entity + id-index key) with time-ordered and random ids and two
-//!    batch sizes, against one sequential key per event; speed, peak RSS and disk, a
+//!    entry keyed by entity + id-index key) with time-ordered and random ids, two
+//!    batch sizes, sled's compression at two levels and three cache sizes, against one
+//!    sequential key per event; speed, peak RSS and disk, a
 //!    child process per case (printed as phase 3b). Phase 3c (same switch): that write
 //!    set plus an approximation of the read models per batch on sled, redb and fjall.
 //! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
