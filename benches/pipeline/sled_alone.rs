@@ -19,8 +19,8 @@ pub(crate) const SLED_CASES: [(&str, &str, usize); 9] = [
         500,
     ),
     (
-        "tracker-cache32",
-        "tracker keys, UUIDv7 ids, cache 32 MiB",
+        "tracker-cache128",
+        "tracker keys, UUIDv7 ids, cache 128 MiB",
         500,
     ),
     (
@@ -101,7 +101,7 @@ pub(crate) fn child_sled() -> anyhow::Result<()> {
     let (mode, zstd, cache) = match mode.as_str() {
         "tracker-zstd" => ("tracker", Some(1), CACHE_BYTES),
         "tracker-zstd3" => ("tracker", Some(3), CACHE_BYTES),
-        "tracker-cache32" => ("tracker", None, 32 << 20),
+        "tracker-cache128" => ("tracker", None, 128 << 20),
         "tracker-cache512" => ("tracker", None, 512 << 20),
         other => (other, None, CACHE_BYTES),
     };
