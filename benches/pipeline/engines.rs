@@ -1,5 +1,6 @@
-//! Phase 3c: the tracker's write set on sled, redb and fjall in the same run (issue 14:
-//! if no layout on sled can reach a target, show what the stable alternatives do with it).
+//! Phase 3c: the tracker's write set, and the fewer-keys segments layout, on sled, redb
+//! and fjall in the same run (issue 14: if no layout on sled can reach a target, show
+//! what the stable alternatives do with it).
 //!
 //! Each engine gets its own child process for the writes (so its peak RSS is its own)
 //! and another for the re-open. The writer generates the same simulated events as phase
@@ -12,6 +13,17 @@
 //!   `a/<lpa>/<YYYY-MM>` with a 300-byte JSON-like value, and once for each distinct LPA
 //!   and local day a key `d/<lpa>/<YYYY-MM-DD>` with a 150-byte one (numbers that vary by
 //!   batch, so compression cannot shrink them to nothing); plus `m/checkpoint/x`, 8 bytes.
+//!
+//! The "segments" layouts are the fewer-keys layout issue 14 proposes, written as the
+//! tracker would write it, to learn whether any layout on sled reaches the targets
+//! before building one: per batch and LPA, one key `g/<lpa>/<ordinal of the batch's
+//! first event, u64 BE>` holding the batch's events of that LPA (length-prefixed raw
+//! JSON, zstd level 1; compressing counts outside the engine time); per event one
+//! id-index key, `i/` and a 128-bit xxh3 of the id ("hashed") or the id itself ("by
+//! id", time-ordered for UUIDv7), whose value locates the event (LPA, segment, place)
+//! for the exact check; per entity the batch touched, one state `e/<lpa>/<s|a>/<id>`
+//! of `ENTITY_STATE_BYTES` (a compact binary state, so no entity is re-folded from a
+//! scan of its events); and the same read models and checkpoint as below.
 //!
 //! The read models are an approximation: the real fold rewrites the months and days of
 //! the shift or abstraction's interval (not of `occurred_ms`) and also the sector, open
@@ -37,6 +49,17 @@ use abstraction_tracker::store::{keys, CACHE_BYTES};
 use std::collections::BTreeSet;
 
 const ENGINES: [&str; 3] = ["sled", "redb", "fjall"];
+/// The layouts written on every engine: the tracker's own (store format 4), then the
+/// fewer-keys layout issue 14 proposes, with its id index keyed by a 128-bit hash of the
+/// id, and again keyed by the id itself (time-ordered for UUIDv7 ids).
+const LAYOUTS: [(&str, &str); 3] = [
+    ("tracker", "tracker write set"),
+    ("segments-hash", "segments, hashed id index"),
+    ("segments-id", "segments, id index by id"),
+];
+/// Bytes of a compact binary entity state in the segments layout (ids as 16 bytes, times
+/// as i64 ms, codes as one byte, officer and sector strings; amendments make some longer).
+const ENTITY_STATE_BYTES: usize = 112;
 const ENGINE_BATCH: usize = 500;
 const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("kv");
 
@@ -48,6 +71,20 @@ struct WriteProbe {
     peak_kib: u64,
     /// A log key from the middle of the run (hex), for the re-open's point read.
     probe_key: String,
+    /// RSS (KiB) after 1M, 3M and 10M events, as far as the run goes.
+    rss_samples: Vec<(u64, u64)>,
+}
+
+/// Where the writer samples its RSS: the points issue 14 names.
+const RSS_AT: [u64; 3] = [1_000_000, 3_000_000, 10_000_000];
+
+/// `1.0M`, `300k`: an event count for a label.
+fn count(n: usize) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else {
+        format!("{}k", n / 1000)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,79 +94,104 @@ struct OpenProbe {
     peak_kib: u64,
 }
 
+/// Phase 3c at `events` events per case (`BENCH_SLED_EVENTS`: every layout), and again
+/// at `BENCH_ENGINE_BIG_EVENTS` (ten million by default: the segments layout alone, for
+/// the restart and memory targets, which are set at 10M).
 pub(crate) fn engine_phase(cfg: &Config, table: &mut Table) -> anyhow::Result<()> {
+    engine_cases(cfg.sled_events, &LAYOUTS, table)?;
+    if cfg.engine_big_events > 0 {
+        engine_cases(cfg.engine_big_events, &LAYOUTS[1..2], table)?;
+    }
+    Ok(())
+}
+
+fn engine_cases(events: usize, layouts: &[(&str, &str)], table: &mut Table) -> anyhow::Result<()> {
     println!(
-        "\n== Phase 3c: the tracker's write set on sled, redb and fjall, {} simulated events each (batch {ENGINE_BATCH}, durable per batch, a child process each) ==",
-        cfg.sled_events
+        "\n== Phase 3c: the write sets of {} on sled, redb and fjall, {events} simulated events each (batch {ENGINE_BATCH}, durable per batch, a child process each) ==",
+        layouts.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("; ")
     );
-    let mut sled_rate = None;
-    for engine in ENGINES {
-        let dir = tempfile::Builder::new()
-            .prefix("pipeline-bench-engine")
-            .tempdir()?;
-        let env = |mode: &str| {
-            vec![
-                ("BENCH_CHILD_DIR", dir.path().display().to_string()),
-                ("BENCH_CHILD_EVENTS", cfg.sled_events.to_string()),
-                ("BENCH_CHILD_ENGINE", engine.to_string()),
-                ("BENCH_CHILD_MODE", mode.to_string()),
-            ]
-        };
-        let written = child::<WriteProbe>("engine", &env("write")).and_then(|w| {
-            let disk = dir_bytes(dir.path())?;
-            let mut open_env = env("open");
-            open_env.push(("BENCH_CHILD_KEY", w.probe_key.clone()));
-            Ok((w, disk, child::<OpenProbe>("engine", &open_env)?))
-        });
-        let (w, (disk, journal), o) = match written {
-            Ok(r) => r,
-            Err(e) if engine != "sled" => {
-                println!("{engine}: skipped, it failed: {e:#}");
-                table.row(
-                    format!("  {engine}: tracker write set"),
-                    format!("skipped: {e}"),
-                    "sled, same events",
-                    "",
-                    "info",
-                    "",
-                );
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let r = w.events as f64 / w.secs;
-        let ratio = sled_rate.map_or(1.0, |s| r / s);
-        sled_rate.get_or_insert(r);
-        let per_event = disk as f64 / w.events as f64;
-        let vs_raw = disk as f64 / w.raw_bytes as f64;
-        let open = format!(
-            "{} {} open + 1 read",
-            fmt_ms(o.secs * 1e3),
-            if o.cold { "cold" } else { "warm" }
-        );
-        let journal = if journal > 0 {
-            format!(", of which {:.1} MiB journal", journal as f64 / MIB)
-        } else {
-            String::new()
-        };
-        println!(
-            "{engine:<6} {} ({ratio:.2}x sled), peak RSS {} MiB, {per_event:.0} B/event on disk ({vs_raw:.2}x the raw JSON{journal}), re-open {open} (peak RSS {} MiB)",
+    for &(layout, layout_label) in layouts {
+        let mut sled_rate = None;
+        for engine in ENGINES {
+            let dir = tempfile::Builder::new()
+                .prefix("pipeline-bench-engine")
+                .tempdir()?;
+            let env = |mode: &str| {
+                vec![
+                    ("BENCH_CHILD_DIR", dir.path().display().to_string()),
+                    ("BENCH_CHILD_EVENTS", events.to_string()),
+                    ("BENCH_CHILD_ENGINE", engine.to_string()),
+                    ("BENCH_CHILD_MODE", mode.to_string()),
+                    ("BENCH_CHILD_LAYOUT", layout.to_string()),
+                ]
+            };
+            let written = child::<WriteProbe>("engine", &env("write")).and_then(|w| {
+                let disk = dir_bytes(dir.path())?;
+                let mut open_env = env("open");
+                open_env.push(("BENCH_CHILD_KEY", w.probe_key.clone()));
+                Ok((w, disk, child::<OpenProbe>("engine", &open_env)?))
+            });
+            let (w, (disk, journal), o) = match written {
+                Ok(r) => r,
+                Err(e) if engine != "sled" => {
+                    println!("{engine}: skipped, it failed: {e:#}");
+                    table.row(
+                        format!("  {engine}: {layout_label}, {}", count(events)),
+                        format!("skipped: {e}"),
+                        "sled, same events",
+                        "",
+                        "info",
+                        "",
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let samples = w
+                .rss_samples
+                .iter()
+                .map(|(n, kib)| format!("{} at {}", mib(*kib), count(*n as usize)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let samples = if samples.is_empty() {
+                samples
+            } else {
+                format!(" ({samples})")
+            };
+            let r = w.events as f64 / w.secs;
+            let ratio = sled_rate.map_or(1.0, |s| r / s);
+            sled_rate.get_or_insert(r);
+            let per_event = disk as f64 / w.events as f64;
+            let vs_raw = disk as f64 / w.raw_bytes as f64;
+            let open = format!(
+                "{} {} open + 1 read",
+                fmt_ms(o.secs * 1e3),
+                if o.cold { "cold" } else { "warm" }
+            );
+            let journal = if journal > 0 {
+                format!(", of which {:.1} MiB journal", journal as f64 / MIB)
+            } else {
+                String::new()
+            };
+            println!(
+            "{layout_label:<27} {engine:<6} {} ({ratio:.2}x sled), peak RSS {} MiB{samples}, {per_event:.0} B/event on disk ({vs_raw:.2}x the raw JSON{journal}), re-open {open} (peak RSS {} MiB)",
             rate(w.events, w.secs),
             mib(w.peak_kib),
             mib(o.peak_kib),
         );
-        table.row(
-            format!("  {engine}: tracker write set"),
-            format!(
-                "{}, {} MiB, {per_event:.0} B/ev ({vs_raw:.2}x raw), {open}",
-                rate(w.events, w.secs),
-                mib(w.peak_kib)
-            ),
-            "sled, same events",
-            format!("{ratio:.2}x"),
-            "info",
-            "",
-        );
+            table.row(
+                format!("  {engine}: {layout_label}, {}", count(events)),
+                format!(
+                    "{}, {} MiB{samples}, {per_event:.0} B/ev ({vs_raw:.2}x raw), {open}",
+                    rate(w.events, w.secs),
+                    mib(w.peak_kib),
+                ),
+                "sled, same layout",
+                format!("{ratio:.2}x"),
+                "info",
+                "",
+            );
+        }
     }
     Ok(())
 }
@@ -248,8 +310,92 @@ fn model_value(key: &[u8], seed: u64, len: usize) -> Vec<u8> {
     v.into_bytes()
 }
 
+/// The keys and values of one batch of phase 3c, in one layout.
+struct BatchWriter {
+    layout: String,
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    models: BTreeSet<Vec<u8>>,
+    /// Segments layouts: this batch's events by LPA (length-prefixed raw JSON), the
+    /// entities it touched, and the ordinal of its first event (its segments' key).
+    segments: BTreeMap<String, Vec<u8>>,
+    entities: BTreeSet<Vec<u8>>,
+    first: u64,
+    batches: u64,
+}
+
+impl BatchWriter {
+    /// Adds one event; returns the key a re-open reads back for it.
+    fn add(&mut self, env: &Envelope, raw: &[u8], ordinal: u64) -> Vec<u8> {
+        let day = day_containing_ms(env.occurred_ms);
+        self.models
+            .insert(keys::lpa_month_key(&env.lpa, month_of(day)));
+        self.models.insert(keys::lpa_day_key(&env.lpa, day));
+        let entity = keys::entity_prefix(&env.lpa, &entity_of(&env.event));
+        if self.layout == "tracker" {
+            let mut lk = entity;
+            lk.extend_from_slice(env.event_id.as_bytes());
+            self.pairs.push((lk.clone(), raw.to_vec()));
+            self.pairs.push((keys::id_key(&env.event_id), Vec::new()));
+            return lk;
+        }
+        if self.segments.is_empty() {
+            self.first = ordinal;
+        }
+        let seg = self.segments.entry(env.lpa.clone()).or_default();
+        seg.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        seg.extend_from_slice(raw);
+        // The entity state's key: `e/` in place of the log's `l/`.
+        let mut ek = entity;
+        ek[0] = b'e';
+        self.entities.insert(ek);
+        let id_key = if self.layout == "segments-hash" {
+            let h = xxhash_rust::xxh3::xxh3_128(env.event_id.as_bytes());
+            [&b"i/"[..], &h.to_be_bytes()].concat()
+        } else {
+            keys::id_key(&env.event_id)
+        };
+        // Where the event is: its segment (LPA, first ordinal) and place in it, for
+        // the exact check of a "maybe".
+        let mut at = env.lpa.as_bytes().to_vec();
+        at.extend_from_slice(&self.first.to_be_bytes());
+        at.extend_from_slice(&((ordinal - self.first) as u16).to_be_bytes());
+        self.pairs.push((id_key.clone(), at));
+        id_key
+    }
+
+    /// Writes the batch's segments, entity states, read models and checkpoint to the
+    /// engine; returns the time inside the engine (compression is counted outside it).
+    fn flush(&mut self, engine: &Engine) -> anyhow::Result<Duration> {
+        self.batches += 1;
+        for (lpa, seg) in std::mem::take(&mut self.segments) {
+            let key = format!("g/{lpa}/").into_bytes();
+            let key = [key, self.first.to_be_bytes().to_vec()].concat();
+            self.pairs
+                .push((key, zstd::stream::encode_all(seg.as_slice(), 1)?));
+        }
+        for key in std::mem::take(&mut self.entities) {
+            let value = model_value(&key, self.batches, ENTITY_STATE_BYTES);
+            self.pairs.push((key, value));
+        }
+        for key in std::mem::take(&mut self.models) {
+            let len = if key.starts_with(b"a/") { 300 } else { 150 };
+            let value = model_value(&key, self.batches, len);
+            self.pairs.push((key, value));
+        }
+        self.pairs.push((
+            keys::checkpoint_key("x"),
+            self.batches.to_be_bytes().to_vec(),
+        ));
+        let t = Instant::now();
+        engine.write(&self.pairs)?;
+        self.pairs.clear();
+        Ok(t.elapsed())
+    }
+}
+
 /// Child (`BENCH_CHILD=engine`): `BENCH_CHILD_MODE=write` writes the events into one
-/// engine; `open` times the re-open of what the writer left.
+/// engine in the layout `BENCH_CHILD_LAYOUT`; `open` times the re-open of what the
+/// writer left.
 pub(crate) fn child_engine() -> anyhow::Result<()> {
     let dir = PathBuf::from(env_str("BENCH_CHILD_DIR")?);
     let name = env_str("BENCH_CHILD_ENGINE")?;
@@ -258,29 +404,20 @@ pub(crate) fn child_engine() -> anyhow::Result<()> {
     }
     let limit = env_num("BENCH_CHILD_EVENTS", 0)?;
     let engine = Engine::open(&name, &dir)?;
-    let mut in_engine = Duration::ZERO;
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut models: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let (mut in_batch, mut batches, mut raw_bytes, mut seen) = (0usize, 0u64, 0u64, 0usize);
-    let mut probe_key = String::new();
-    let mut failed: Option<anyhow::Error> = None;
-    let mut flush = |pairs: &mut Vec<(Vec<u8>, Vec<u8>)>,
-                     models: &mut BTreeSet<Vec<u8>>,
-                     batches: &mut u64|
-     -> anyhow::Result<()> {
-        *batches += 1;
-        for key in std::mem::take(models) {
-            let len = if key.starts_with(b"a/") { 300 } else { 150 };
-            let value = model_value(&key, *batches, len);
-            pairs.push((key, value));
-        }
-        pairs.push((keys::checkpoint_key("x"), batches.to_be_bytes().to_vec()));
-        let t = Instant::now();
-        engine.write(pairs)?;
-        in_engine += t.elapsed();
-        pairs.clear();
-        Ok(())
+    let mut writer = BatchWriter {
+        layout: env_str("BENCH_CHILD_LAYOUT")?,
+        pairs: Vec::new(),
+        models: BTreeSet::new(),
+        segments: BTreeMap::new(),
+        entities: BTreeSet::new(),
+        first: 0,
+        batches: 0,
     };
+    let mut in_engine = Duration::ZERO;
+    let (mut in_batch, mut raw_bytes, mut seen) = (0usize, 0u64, 0u64);
+    let mut probe_key = String::new();
+    let mut rss_samples = Vec::new();
+    let mut failed: Option<anyhow::Error> = None;
     let events = sim_lines(limit, 10_000, BIG_FROM, |raw| {
         if failed.is_some() {
             return;
@@ -292,23 +429,21 @@ pub(crate) fn child_engine() -> anyhow::Result<()> {
                 return;
             }
         };
-        let mut lk = keys::entity_prefix(&env.lpa, &entity_of(&env.event));
-        lk.extend_from_slice(env.event_id.as_bytes());
+        let key = writer.add(&env, raw, seen);
         seen += 1;
-        if seen == limit / 2 + 1 {
-            probe_key = lk.iter().map(|b| format!("{b:02x}")).collect();
+        if RSS_AT.contains(&seen) {
+            rss_samples.push((seen, proc_status_kib("VmRSS")));
+        }
+        if seen == limit as u64 / 2 + 1 {
+            probe_key = key.iter().map(|b| format!("{b:02x}")).collect();
         }
         raw_bytes += raw.len() as u64;
-        pairs.push((lk, raw.to_vec()));
-        pairs.push((keys::id_key(&env.event_id), Vec::new()));
-        let day = day_containing_ms(env.occurred_ms);
-        models.insert(keys::lpa_month_key(&env.lpa, month_of(day)));
-        models.insert(keys::lpa_day_key(&env.lpa, day));
         in_batch += 1;
         if in_batch == ENGINE_BATCH {
             in_batch = 0;
-            if let Err(e) = flush(&mut pairs, &mut models, &mut batches) {
-                failed = Some(e);
+            match writer.flush(&engine) {
+                Ok(t) => in_engine += t,
+                Err(e) => failed = Some(e),
             }
         }
     })?;
@@ -316,7 +451,7 @@ pub(crate) fn child_engine() -> anyhow::Result<()> {
         return Err(e);
     }
     if in_batch > 0 {
-        flush(&mut pairs, &mut models, &mut batches)?;
+        in_engine += writer.flush(&engine)?;
     }
     if let Engine::Sled(db) = &engine {
         println!(
@@ -332,6 +467,7 @@ pub(crate) fn child_engine() -> anyhow::Result<()> {
         raw_bytes,
         peak_kib,
         probe_key,
+        rss_samples,
     })
 }
 

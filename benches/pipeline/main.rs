@@ -28,7 +28,11 @@
 //!    batch sizes, sled's compression at two levels and three cache sizes, against one
 //!    sequential key per event; speed, peak RSS and disk, a
 //!    child process per case (printed as phase 3b). Phase 3c (same switch): that write
-//!    set plus an approximation of the read models per batch on sled, redb and fjall.
+//!    set plus an approximation of the read models per batch on sled, redb and fjall,
+//!    and the fewer-keys "segments" layout on the same three (per-batch zstd segments
+//!    of the log, one id-index key per event, one entity state per touched entity);
+//!    then the segments layout alone at `BENCH_ENGINE_BIG_EVENTS` (10M; 0 skips it),
+//!    for restart and memory at the size their targets name.
 //! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
 //!    `Projector` in commits of 500 events, in a child process (so its RSS is its own), sampled
 //!    as history grows; then another child opens it as `serve` would (after dropping the
@@ -40,7 +44,7 @@
 //!
 //! Environment: `BENCH_EVENTS` (300000), `BENCH_OFFICERS` (2000), `BENCH_REPORT_EVENTS`
 //! (10000000; 0 skips phases 4 and 5), `BENCH_REPORT_OFFICERS` (10000),
-//! `BENCH_SLED_EVENTS` (1000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
+//! `BENCH_SLED_EVENTS` (1000000), `BENCH_ENGINE_BIG_EVENTS` (10000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
 //! `BENCH_SKIP_PG=1`.
 
 #[path = "../../tests/common/mod.rs"]
@@ -131,6 +135,7 @@ struct Config {
     pg_runs: usize,
     skip_pg: bool,
     sled_events: usize,
+    engine_big_events: usize,
 }
 
 fn env_num(name: &str, default: usize) -> anyhow::Result<usize> {
@@ -158,6 +163,7 @@ impl Config {
             pg_runs: env_num("BENCH_PG_RUNS", 5)?.max(1),
             skip_pg: std::env::var("BENCH_SKIP_PG").is_ok_and(|v| !v.is_empty() && v != "0"),
             sled_events: env_num("BENCH_SLED_EVENTS", 1_000_000)?,
+            engine_big_events: env_num("BENCH_ENGINE_BIG_EVENTS", DEFAULT_REPORT_EVENTS)?,
         })
     }
 }
