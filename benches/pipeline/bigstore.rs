@@ -1,6 +1,7 @@
 //! Phase 4, building: the big store folded straight into a `Store`, sampled as it grows.
 
 use super::*;
+use abstraction_tracker::store::SNAPSHOT_EVERY;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Sample {
@@ -28,6 +29,11 @@ pub(crate) struct Build {
     pub(crate) peak_rss_kib: u64,
     /// Amendments of something other than reason or end (the SQL ignores those).
     pub(crate) ignored_amendments: u64,
+    /// How long each of sled's recovery snapshots closed the store while folding, as
+    /// `serve` has them taken every `store::SNAPSHOT_EVERY` events, and the one a clean
+    /// stop takes at the end.
+    pub(crate) snapshot_pauses_s: Vec<f64>,
+    pub(crate) stop_snapshot_s: f64,
 }
 
 pub(crate) fn big_store_phases(
@@ -98,6 +104,16 @@ pub(crate) fn big_store_phases(
         build.gen_busy_s,
         build.fold_busy_s,
         build.raw_bytes as f64 / MIB / 1024.0
+    );
+    let mut pauses = build.snapshot_pauses_s.clone();
+    pauses.sort_by(f64::total_cmp);
+    println!(
+        "sled's recovery snapshot, every {} events as serve takes it: {} pauses, median {:.2} s, longest {:.2} s; at the clean stop {:.2} s",
+        abstraction_tracker::store::SNAPSHOT_EVERY,
+        pauses.len(),
+        pauses.get(pauses.len() / 2).copied().unwrap_or(0.0),
+        pauses.last().copied().unwrap_or(0.0),
+        build.stop_snapshot_s
     );
     println!("as history grew (RSS of the building process; report and scrape timed in it):");
     println!(
@@ -357,6 +373,7 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
         (limit / 5).max(1)
     };
     let mut fold_busy = Duration::ZERO;
+    let mut snapshot_pauses_s = Vec::new();
     let (mut done, mut next_sample) = (0usize, step);
     let mut samples = Vec::new();
     let mut last_sample = (Instant::now(), 0usize);
@@ -404,6 +421,10 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
         }
         p.write(&mut commit);
         commit.commit(false)?;
+        // As `serve` does between batches (and counted in the folding time, as there).
+        if let Some(closed) = store.snapshot_if_due(SNAPSHOT_EVERY)? {
+            snapshot_pauses_s.push(closed.as_secs_f64());
+        }
         fold_busy += t.elapsed();
         done += chunk.len();
         if done >= next_sample {
@@ -414,6 +435,8 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
     let t = Instant::now();
     store.flush()?;
     fold_busy += t.elapsed();
+    // What `serve`'s clean stop does last.
+    let stop_snapshot_s = store.snapshot()?.as_secs_f64();
     let (gen_busy_s, raw_bytes, ignored_amendments) = generator
         .join()
         .map_err(|_| anyhow::anyhow!("generator thread panicked"))??;
@@ -431,6 +454,8 @@ pub(crate) fn child_build() -> anyhow::Result<()> {
         report_month: report_month(&store, &reference, max_shift_start)?.to_string(),
         peak_rss_kib: proc_status_kib("VmHWM"),
         ignored_amendments,
+        snapshot_pauses_s,
+        stop_snapshot_s,
     })
 }
 

@@ -322,6 +322,20 @@ pub async fn run(
                 warn!(error = %e, "cannot save the id and entity filters; the next start reads every key")
             }
         }
+        // sled replays its log since its last snapshot when it opens: leave it little.
+        match store.events_since_snapshot() {
+            Ok(0) | Err(_) => {}
+            Ok(events) => match store.snapshot() {
+                Ok(took) => info!(
+                    events,
+                    seconds = took.as_secs_f64(),
+                    "sled wrote its recovery snapshot for the next start"
+                ),
+                Err(e) => {
+                    warn!(error = %e, "sled could not write its recovery snapshot; the next start replays its log")
+                }
+            },
+        }
     }
     let _ = client.drain().await;
     result

@@ -222,6 +222,20 @@ pub struct ServeArgs {
         help_heading = "Storage"
     )]
     pub batch: usize,
+    /// Events stored between sled's recovery snapshots (0: only when serve starts).
+    ///
+    /// sled writes its snapshot only when it opens a store, and an open replays its log
+    /// since the last one: a store written for months without a restart takes minutes
+    /// to open. Every this many events serve closes and re-opens sled between two
+    /// batches (a pause of a second or two, HTTP requests wait), and a clean stop does
+    /// so once more, so a restart replays little (docs/BENCHMARKS.md).
+    #[arg(
+        long,
+        env = "TRACKER_SNAPSHOT_EVERY",
+        default_value_t = abstraction_tracker::store::SNAPSHOT_EVERY,
+        help_heading = "Storage"
+    )]
+    pub snapshot_every: u64,
     /// Address for HTTP. Binds loopback by default; put a proxy in front to expose it.
     #[arg(
         long,

@@ -25,6 +25,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             more_filters: Vec::new(),
             batch: a.batch.max(1),
             replicas: a.replicas,
+            snapshot_every: a.snapshot_every,
         },
         lpas,
         api_token: a.api_token,

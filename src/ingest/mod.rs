@@ -36,6 +36,9 @@ pub struct IngestConfig {
     pub more_filters: Vec<String>,
     pub batch: usize,
     pub replicas: usize,
+    /// Events between sled's recovery snapshots ([`crate::store::Store::snapshot`]); 0:
+    /// none while running.
+    pub snapshot_every: u64,
 }
 
 impl Default for IngestConfig {
@@ -46,6 +49,7 @@ impl Default for IngestConfig {
             more_filters: Vec::new(),
             batch: 500,
             replicas: 1,
+            snapshot_every: crate::store::SNAPSHOT_EVERY,
         }
     }
 }
@@ -416,7 +420,29 @@ impl Ingestor {
             .await
             .map_err(IngestError::broker("acknowledging"))?;
         self.observer.batch_done(&stats, started.elapsed());
+        self.snapshot_if_due().await?;
         Ok(stats)
+    }
+
+    /// Has sled write its recovery snapshot when enough events were stored since the
+    /// last one, between batches: this consumer holds the turn, so no other batch is
+    /// being written meanwhile.
+    async fn snapshot_if_due(&self) -> Result<(), IngestError> {
+        let every = self.config.snapshot_every;
+        if every == 0 || self.store.events_since_snapshot()? < every {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let closed = tokio::task::spawn_blocking(move || store.snapshot_if_due(every))
+            .await
+            .map_err(|e| IngestError::StoreTask(e.to_string()))??;
+        if let Some(closed) = closed {
+            info!(
+                seconds = closed.as_secs_f64(),
+                "sled wrote its recovery snapshot (closed and re-opened between batches)"
+            );
+        }
+        Ok(())
     }
 
     async fn publish_rejection(

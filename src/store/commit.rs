@@ -21,14 +21,14 @@ impl Kv for Commit {
         if keys::family_of(key) == keys::Family::Id && !self.store.filters().id_maybe_stored(key) {
             return Ok(None);
         }
-        Ok(self.store.db.get(key)?.map(|v| v.to_vec()))
+        Ok(self.store.db().get(key)?.map(|v| v.to_vec()))
     }
     fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
         let mut found: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let skip_sled = keys::family_of(prefix) == keys::Family::Log
             && !self.store.filters().entity_maybe_stored(prefix);
         if !skip_sled {
-            for kv in self.store.db.scan_prefix(prefix) {
+            for kv in self.store.db().scan_prefix(prefix) {
                 let (k, v) = kv?;
                 found.insert(k.to_vec(), Some(v.to_vec()));
             }
@@ -99,9 +99,9 @@ impl Commit {
                 None => batch.remove(k),
             }
         }
-        self.store.db.apply_batch(batch)?;
+        self.store.db().apply_batch(batch)?;
         if durable {
-            self.store.db.flush()?;
+            self.store.db().flush()?;
         }
         Ok(())
     }

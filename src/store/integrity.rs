@@ -119,7 +119,7 @@ impl Store {
             other => other,
         };
         let log_len = self.log_len().map_err(as_damage)?;
-        for kv in self.db.scan_prefix(keys::checkpoint_key("")) {
+        for kv in self.db().scan_prefix(keys::checkpoint_key("")) {
             let (k, v) = kv.map_err(StoreError::from).map_err(as_damage)?;
             decode_u64(&k, &v).map_err(as_damage)?;
         }
@@ -129,7 +129,7 @@ impl Store {
             .into_iter()
             .filter(|p| *p != keys::OFFICER_FAMILY)
         {
-            for kv in self.db.scan_prefix(p) {
+            for kv in self.db().scan_prefix(p) {
                 let (k, v) = kv.map_err(StoreError::from).map_err(as_damage)?;
                 if p == keys::lpa_months_prefix() {
                     decode_json::<LpaMonth>(&k, &v).map_err(as_damage)?;
@@ -137,7 +137,7 @@ impl Store {
             }
         }
         let first = |prefix: &[u8]| {
-            let k = self.db.scan_prefix(prefix).keys().next().transpose();
+            let k = self.db().scan_prefix(prefix).keys().next().transpose();
             k.map_err(StoreError::from).map_err(as_damage)
         };
         let (log, ids) = (first(LOG_PREFIX)?, first(ID_PREFIX)?);
@@ -216,7 +216,7 @@ impl Store {
         };
         const CHUNK: usize = 10_000;
         let mut tally = Tally::default();
-        for k in self.db.scan_prefix(ID_PREFIX).keys() {
+        for k in self.db().scan_prefix(ID_PREFIX).keys() {
             let k = k?;
             tally.ids += 1;
             tally.id_digest = tally.id_digest.wrapping_add(id_hash(&k[ID_PREFIX.len()..]));
@@ -228,7 +228,7 @@ impl Store {
         }
         add(&mut chunk, true);
         let mut last: Vec<u8> = Vec::new();
-        for k in self.db.scan_prefix(LOG_PREFIX).keys() {
+        for k in self.db().scan_prefix(LOG_PREFIX).keys() {
             let k = k?;
             tally.log += 1;
             if (tally.ids + tally.log) % CHUNK as u64 == 0 {
@@ -270,16 +270,16 @@ mod tests {
         store.check_intact().unwrap();
 
         store
-            .db
+            .db()
             .insert(keys::META_LOG_LEN, 5u64.to_be_bytes().to_vec())
             .unwrap();
         let e = damage_of(&store);
         assert!(e.contains("says 5 events; the log holds none"), "{e}");
         assert!(e.contains("`abstraction-tracker serve --recover`"), "{e}");
 
-        store.db.remove(keys::META_LOG_LEN).unwrap();
+        store.db().remove(keys::META_LOG_LEN).unwrap();
         store
-            .db
+            .db()
             .insert(keys::checkpoint_key("c"), b"abc".to_vec())
             .unwrap();
         let e = damage_of(&store);
@@ -290,13 +290,13 @@ mod tests {
     fn put_events(store: &Store, log: &[&str], ids: &[&str], log_len: u64) {
         for id in log {
             let k = format!("l/dudley/s/S-{id}/{id}");
-            store.db.insert(k.as_bytes(), b"{}".to_vec()).unwrap();
+            store.db().insert(k.as_bytes(), b"{}".to_vec()).unwrap();
         }
         for id in ids {
-            store.db.insert(keys::id_key(id), b"".to_vec()).unwrap();
+            store.db().insert(keys::id_key(id), b"".to_vec()).unwrap();
         }
         store
-            .db
+            .db()
             .insert(keys::META_LOG_LEN, log_len.to_be_bytes().to_vec())
             .unwrap();
     }
@@ -321,7 +321,7 @@ mod tests {
         );
 
         // As many ids as events, but one logged event lost its index key to another's.
-        store.db.remove(keys::id_key("e4")).unwrap();
+        store.db().remove(keys::id_key("e4")).unwrap();
         put_events(&store, &[], &["e5"], 4);
         let e = damage_of(&store);
         assert!(
@@ -339,7 +339,7 @@ mod tests {
         assert!(store.save_filters().unwrap());
         // Torn after the clean stop (no write was in flight then, so not by a crash):
         // the saved filters stand for the store as it was stopped.
-        store.db.remove(keys::id_key("e2")).unwrap();
+        store.db().remove(keys::id_key("e2")).unwrap();
         store.check_intact().unwrap();
         // They are taken once: the next start scans, and finds it.
         let e = damage_of(&store);

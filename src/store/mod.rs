@@ -26,7 +26,9 @@ use keys::{DERIVED_PREFIXES, LOG_PREFIX, META_FORMAT, META_REBUILDING};
 use kv::{decode_json, decode_u64};
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -73,13 +75,86 @@ pub const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    /// sled, behind a lock only [`Store::snapshot`] takes for writing: every other
+    /// call holds it for reading while it uses sled (a scan for the whole scan), so
+    /// no sled handle outlives a re-open.
+    db: Arc<parking_lot::RwLock<Option<sled::Db>>>,
     dir: String,
     filters: Arc<RwLock<FilterState>>,
+    /// The event count when sled last wrote its recovery snapshot (when it was opened).
+    snapshot_at: Arc<AtomicU64>,
 }
 
+/// sled, borrowed for one call (see [`Store::db`]).
+struct DbGuard<'a>(parking_lot::RwLockReadGuard<'a, Option<sled::Db>>);
+
+impl std::ops::Deref for DbGuard<'_> {
+    type Target = sled::Db;
+    fn deref(&self) -> &sled::Db {
+        self.0
+            .as_ref()
+            .expect("sled is open except inside Store::snapshot, which holds the lock")
+    }
+}
+
+/// An iterator over sled that keeps sled borrowed while it lives.
+struct Guarded<'a, I> {
+    _db: DbGuard<'a>,
+    iter: I,
+}
+
+impl<I: Iterator> Iterator for Guarded<'_, I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.iter.next()
+    }
+}
+
+/// How many events `serve` lets sled log before it has sled write a new recovery
+/// snapshot ([`Store::snapshot`]): a restart then replays at most this much of sled's
+/// log. Measured in docs/BENCHMARKS.md (restart of a 10M-event store).
+pub const SNAPSHOT_EVERY: u64 = 1_000_000;
+
 /// How long `open` waits for a lock that is being released.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// How long a re-open ([`Store::snapshot`]) waits for the lock its own close releases.
+const SNAPSHOT_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens sled in `dir` with the tracker's settings. sled releases its file lock from a
+/// background thread after the last handle is dropped (spacejam/sled#1234), so a
+/// restart in the same process, or a new process right after the old one exited, can
+/// find it held for a moment: it waits up to `wait` before calling the directory in use.
+fn open_sled(dir: &Path, wait: Duration) -> Result<sled::Db, StoreError> {
+    let d = dir.display().to_string();
+    let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
+    let give_up = Instant::now() + wait;
+    loop {
+        let opened =
+            integrity::open_catching_panics(&config).map_err(|panic| StoreError::Damaged {
+                dir: d.clone(),
+                detail: format!("sled panicked opening it: {panic}"),
+            })?;
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if is_lock_error(&e) => return Err(StoreError::Locked { dir: d }),
+            Err(e) if integrity::is_damage(&e) => {
+                return Err(StoreError::Damaged {
+                    dir: d,
+                    detail: integrity::describe(&e),
+                })
+            }
+            Err(other) => {
+                return Err(StoreError::Open {
+                    dir: d,
+                    source: other,
+                })
+            }
+        }
+    }
+}
 
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io)
@@ -93,38 +168,7 @@ impl Store {
             dir: d.clone(),
             source: sled::Error::Io(e),
         })?;
-        let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
-        // sled releases its file lock from a background thread after the last handle
-        // is dropped (spacejam/sled#1234), so a restart in the same process, or a new
-        // process right after the old one exited, can find it held for a moment. Wait
-        // a little before calling the directory in use.
-        let give_up = std::time::Instant::now() + LOCK_WAIT;
-        let db = loop {
-            let opened =
-                integrity::open_catching_panics(&config).map_err(|panic| StoreError::Damaged {
-                    dir: d.clone(),
-                    detail: format!("sled panicked opening it: {panic}"),
-                })?;
-            match opened {
-                Ok(db) => break db,
-                Err(e) if is_lock_error(&e) && std::time::Instant::now() < give_up => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) if is_lock_error(&e) => return Err(StoreError::Locked { dir: d }),
-                Err(e) if integrity::is_damage(&e) => {
-                    return Err(StoreError::Damaged {
-                        dir: d,
-                        detail: integrity::describe(&e),
-                    })
-                }
-                Err(other) => {
-                    return Err(StoreError::Open {
-                        dir: d,
-                        source: other,
-                    })
-                }
-            }
-        };
+        let db = open_sled(dir, LOCK_WAIT)?;
         match db.get(META_FORMAT)? {
             Some(f) if f.as_ref() == FORMAT => {}
             Some(f) if f.as_ref() == FORMAT_2 || f.as_ref() == FORMAT_3 => {
@@ -140,11 +184,73 @@ impl Store {
             }
             None => return Err(StoreError::OldFormat { dir: d }),
         }
+        let events = match db.get(keys::META_LOG_LEN)? {
+            Some(v) => decode_u64(keys::META_LOG_LEN, &v)?,
+            None => 0,
+        };
         Ok(Store {
-            db,
+            db: Arc::new(parking_lot::RwLock::new(Some(db))),
             dir: d,
             filters: Arc::default(),
+            snapshot_at: Arc::new(AtomicU64::new(events)),
         })
+    }
+
+    /// sled, for one call. The guard is recursive: a call may nest another while a
+    /// re-open waits.
+    fn db(&self) -> DbGuard<'_> {
+        DbGuard(self.db.read_recursive())
+    }
+
+    /// Has sled write its recovery snapshot by closing and re-opening it: sled 0.34
+    /// writes one only when it opens a database, and at the next open replays its whole
+    /// log since the last one (a 10M-event store written in one run took 52 s to open
+    /// from a cold cache; docs/BENCHMARKS.md). Waits for every call using sled to end
+    /// and holds the others back until sled is open again; call it between batches.
+    /// Returns how long sled was closed.
+    pub fn snapshot(&self) -> Result<Duration, StoreError> {
+        let mut db = self.db.write();
+        let started = Instant::now();
+        let events = match db.as_ref() {
+            Some(open) => {
+                open.flush()?;
+                match open.get(keys::META_LOG_LEN)? {
+                    Some(v) => decode_u64(keys::META_LOG_LEN, &v)?,
+                    None => 0,
+                }
+            }
+            None => 0,
+        };
+        *db = None;
+        // sled lets go of its file lock on a thread of its own (spacejam/sled#1234);
+        // nothing else holds it, since every sled handle lives under this lock.
+        let reopened = open_sled(Path::new(&self.dir), SNAPSHOT_LOCK_WAIT)?;
+        *db = Some(reopened);
+        self.snapshot_at.store(events, Ordering::Relaxed);
+        Ok(started.elapsed())
+    }
+
+    /// [`Store::snapshot`] once `every` events have been stored since sled last wrote
+    /// one, and the filters are complete (their loading scans sled for minutes, and a
+    /// re-open would wait for it). `None` when it was not due.
+    pub fn snapshot_if_due(&self, every: u64) -> Result<Option<Duration>, StoreError> {
+        if every == 0 || !self.filters_ready() {
+            return Ok(None);
+        }
+        let since = self
+            .log_len()?
+            .saturating_sub(self.snapshot_at.load(Ordering::Relaxed));
+        if since < every {
+            return Ok(None);
+        }
+        self.snapshot().map(Some)
+    }
+
+    /// Events stored since sled last wrote its recovery snapshot.
+    pub fn events_since_snapshot(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .log_len()?
+            .saturating_sub(self.snapshot_at.load(Ordering::Relaxed)))
     }
 
     /// Saves the active filters with the store's event count, for the next start to take
@@ -158,14 +264,14 @@ impl Store {
             };
             f.encode(self.log_len()?)
         };
-        self.db.insert(keys::META_FILTERS, bytes)?;
-        self.db.flush()?;
+        self.db().insert(keys::META_FILTERS, bytes)?;
+        self.db().flush()?;
         Ok(true)
     }
 
     /// Bytes of the saved filters (0 when none are saved).
     pub fn saved_filters_len(&self) -> Result<usize, StoreError> {
-        Ok(self.db.get(keys::META_FILTERS)?.map_or(0, |v| v.len()))
+        Ok(self.db().get(keys::META_FILTERS)?.map_or(0, |v| v.len()))
     }
 
     /// Takes filters saved by [`Store::save_filters`] when they cover exactly the events
@@ -173,11 +279,11 @@ impl Store {
     /// since), making them active at once. The saved copy is removed first either way: from
     /// the next commit on it would be stale, and a crash must not leave it behind.
     pub fn load_saved_filters(&self) -> Result<bool, StoreError> {
-        let Some(bytes) = self.db.get(keys::META_FILTERS)? else {
+        let Some(bytes) = self.db().get(keys::META_FILTERS)? else {
             return Ok(false);
         };
-        self.db.remove(keys::META_FILTERS)?;
-        self.db.flush()?;
+        self.db().remove(keys::META_FILTERS)?;
+        self.db().flush()?;
         match Filters::decode(&bytes) {
             Some((f, events)) if events == self.log_len()? => {
                 self.filters.write().expect("filter lock").active = Some(f);
@@ -227,7 +333,7 @@ impl Store {
     /// Refuses to serve over half-rebuilt read models, or over a store of format 2 whose
     /// per-day read models are not yet derived.
     pub fn check_consistent(&self) -> Result<(), StoreError> {
-        if self.db.get(META_REBUILDING)?.is_some() || self.needs_upgrade()? {
+        if self.db().get(META_REBUILDING)?.is_some() || self.needs_upgrade()? {
             return Err(StoreError::RebuildInterrupted(self.dir.clone()));
         }
         Ok(())
@@ -236,17 +342,17 @@ impl Store {
     /// A store written as format 2: its log is complete, its per-day read models are
     /// missing until a rebuild derives them (`serve` does so on start).
     pub fn needs_upgrade(&self) -> Result<bool, StoreError> {
-        Ok(self.db.get(keys::META_UPGRADE)?.is_some())
+        Ok(self.db().get(keys::META_UPGRADE)?.is_some())
     }
 
     /// Whether the read models were folded by `rules`. A store whose log is empty
     /// takes them on (nothing was folded yet); one with events but no record of its
     /// rules was folded by an earlier version and is not known to match.
     pub fn rules_match(&self, rules: &Rules) -> Result<bool, StoreError> {
-        match self.db.get(keys::META_RULES)? {
+        match self.db().get(keys::META_RULES)? {
             Some(v) => Ok(v.as_ref() == rules.max_interval_ms.to_be_bytes()),
             None if self.log_len()? == 0 => {
-                self.db
+                self.db()
                     .insert(keys::META_RULES, &rules.max_interval_ms.to_be_bytes())?;
                 Ok(true)
             }
@@ -259,7 +365,7 @@ impl Store {
         if self.rules_match(rules)? {
             return Ok(());
         }
-        let stored = match self.db.get(keys::META_RULES)? {
+        let stored = match self.db().get(keys::META_RULES)? {
             Some(v) if v.len() == 8 => {
                 let ms = i64::from_be_bytes(v.as_ref().try_into().expect("8 bytes"));
                 format!("{}", ms / 3_600_000)
@@ -276,7 +382,7 @@ impl Store {
     /// The LPAs the projector serving this store owns; none recorded means every LPA
     /// (a store written before partitioning, or by `rebuild` alone).
     pub fn owned(&self) -> Result<Option<Vec<String>>, StoreError> {
-        Ok(self.db.get(keys::META_OWNED)?.map(|v| {
+        Ok(self.db().get(keys::META_OWNED)?.map(|v| {
             String::from_utf8_lossy(&v)
                 .split(',')
                 .filter(|s| !s.is_empty())
@@ -286,7 +392,7 @@ impl Store {
     }
 
     pub fn set_owned(&self, lpas: &[String]) -> Result<(), StoreError> {
-        self.db
+        self.db()
             .insert(keys::META_OWNED, lpas.join(",").as_bytes())?;
         Ok(())
     }
@@ -303,29 +409,29 @@ impl Store {
             }
             let mut batch = sled::Batch::default();
             let mut n = 0u64;
-            for k in self.db.scan_prefix(keys::log_lpa_prefix(&lpa)).keys() {
+            for k in self.db().scan_prefix(keys::log_lpa_prefix(&lpa)).keys() {
                 let k = k?;
                 batch.remove(keys::id_key(&keys::last_segment(&k)));
                 batch.remove(k);
                 n += 1;
                 if n % 20_000 == 0 {
-                    self.db.apply_batch(std::mem::take(&mut batch))?;
+                    self.db().apply_batch(std::mem::take(&mut batch))?;
                 }
             }
             let suffix = format!("-{lpa}");
-            for k in self.db.scan_prefix(keys::checkpoint_key("")).keys() {
+            for k in self.db().scan_prefix(keys::checkpoint_key("")).keys() {
                 let k = k?;
                 if k.ends_with(suffix.as_bytes()) {
                     batch.remove(k);
                 }
             }
-            self.db.apply_batch(batch)?;
+            self.db().apply_batch(batch)?;
             removed += n;
         }
         let left = self.log_len()?.saturating_sub(removed);
-        self.db
+        self.db()
             .insert(keys::META_LOG_LEN, left.to_be_bytes().to_vec())?;
-        self.db.flush()?;
+        self.db().flush()?;
         Ok(removed)
     }
 
@@ -339,7 +445,7 @@ impl Store {
 
     /// A stored counter (0 when absent).
     fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
-        match self.db.get(key)? {
+        match self.db().get(key)? {
             Some(v) => decode_u64(key, &v),
             None => Ok(0),
         }
@@ -351,7 +457,7 @@ impl Store {
 
     pub fn lpa_month(&self, lpa: &str, month: Month) -> Result<LpaMonth, StoreError> {
         let key = keys::lpa_month_key(lpa, month);
-        match self.db.get(&key)? {
+        match self.db().get(&key)? {
             Some(v) => decode_json(&key, &v),
             None => Ok(LpaMonth::default()),
         }
@@ -361,7 +467,7 @@ impl Store {
     /// they started in.
     pub fn open_now(&self, lpa: &str) -> Result<i64, StoreError> {
         let mut n = 0;
-        for kv in self.db.scan_prefix(keys::open_prefix(lpa)) {
+        for kv in self.db().scan_prefix(keys::open_prefix(lpa)) {
             let (k, v) = kv?;
             n += decode_u64(&k, &v)? as i64;
         }
@@ -371,7 +477,7 @@ impl Store {
     /// One LPA's per-day figures of a month, by day.
     pub fn lpa_days(&self, lpa: &str, month: Month) -> Result<Vec<(Day, LpaDay)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(keys::lpa_days_prefix(lpa, month)) {
+        for kv in self.db().scan_prefix(keys::lpa_days_prefix(lpa, month)) {
             let (k, v) = kv?;
             let day = keys::day_of_lpa_day_key(&k).ok_or_else(|| {
                 StoreError::Corrupt(format!("bad day key {}", String::from_utf8_lossy(&k)))
@@ -384,7 +490,7 @@ impl Store {
     /// Months that hold data for any LPA.
     pub fn months(&self) -> Result<BTreeSet<Month>, StoreError> {
         let mut out = BTreeSet::new();
-        for k in self.db.scan_prefix(keys::lpa_months_prefix()).keys() {
+        for k in self.db().scan_prefix(keys::lpa_months_prefix()).keys() {
             if let Some(m) = keys::month_of_lpa_month_key(&k?) {
                 out.insert(m);
             }
@@ -398,7 +504,7 @@ impl Store {
         month: Month,
     ) -> Result<Vec<(String, SectorMonth)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(keys::sector_prefix(lpa, month)) {
+        for kv in self.db().scan_prefix(keys::sector_prefix(lpa, month)) {
             let (k, v) = kv?;
             out.push((keys::last_segment(&k), decode_json(&k, &v)?));
         }
@@ -408,7 +514,7 @@ impl Store {
     /// Per officer, abstractions started in the month: values only, never ids.
     pub fn officer_counts(&self, lpa: &str, month: Month) -> Result<Vec<u64>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(keys::officer_prefix(lpa, month)) {
+        for kv in self.db().scan_prefix(keys::officer_prefix(lpa, month)) {
             let (k, v) = kv?;
             out.push(decode_u64(&k, &v)?);
         }
@@ -418,7 +524,7 @@ impl Store {
     /// Rejections received in the month, by code.
     pub fn rejected_counts(&self, month: Month) -> Result<Vec<(String, u64)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.db.scan_prefix(keys::rejected_prefix(month)) {
+        for kv in self.db().scan_prefix(keys::rejected_prefix(month)) {
             let (k, v) = kv?;
             out.push((keys::last_segment(&k), decode_u64(&k, &v)?));
         }
@@ -431,17 +537,19 @@ impl Store {
 
     /// The stored events, grouped by LPA and entity (not in arrival order: the fold
     /// does not depend on order).
-    pub fn log(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> {
-        self.db
+    pub fn log(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
+        let db = self.db();
+        let iter = db
             .scan_prefix(LOG_PREFIX)
-            .map(|kv| kv.map(|(_, v)| v).map_err(StoreError::from))
+            .map(|kv| kv.map(|(_, v)| v).map_err(StoreError::from));
+        Guarded { _db: db, iter }
     }
 
     /// The LPAs that have events in the log, found by skipping from one to the next.
     pub fn log_lpas(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         let mut from = LOG_PREFIX.to_vec();
-        while let Some(kv) = self.db.range(from.clone()..).next() {
+        while let Some(kv) = self.db().range(from.clone()..).next() {
             let (k, _) = kv?;
             let Some(lpa) = keys::lpa_of_log_key(&k) else {
                 break;
@@ -458,20 +566,20 @@ impl Store {
         &self,
         lpa: &str,
         kind: EntityKind,
-    ) -> impl Iterator<Item = Result<(String, sled::IVec), StoreError>> {
-        self.db
-            .scan_prefix(keys::log_kind_prefix(lpa, kind))
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), v))
-            })
+    ) -> impl Iterator<Item = Result<(String, sled::IVec), StoreError>> + '_ {
+        let db = self.db();
+        let iter = db.scan_prefix(keys::log_kind_prefix(lpa, kind)).map(|kv| {
+            let (k, v) = kv?;
+            Ok((String::from_utf8_lossy(&k).into_owned(), v))
+        });
+        Guarded { _db: db, iter }
     }
 
     /// Every derived key and value, for comparing live ingestion with a rebuild.
     pub fn derived_snapshot(&self) -> Result<Vec<KvPair>, StoreError> {
         let mut out = Vec::new();
         for p in DERIVED_PREFIXES {
-            for kv in self.db.scan_prefix(p) {
+            for kv in self.db().scan_prefix(p) {
                 let (k, v) = kv?;
                 out.push((k.to_vec(), v.to_vec()));
             }
@@ -482,43 +590,43 @@ impl Store {
 
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db().size_on_disk().unwrap_or(0)
     }
 
     /// Removes every derived key, marking the store as mid-rebuild until
     /// [`Store::finish_rebuild`]. Durable before it returns.
     pub fn start_rebuild(&self) -> Result<(), StoreError> {
-        self.db.insert(META_REBUILDING, b"1".to_vec())?;
-        self.db.flush()?;
+        self.db().insert(META_REBUILDING, b"1".to_vec())?;
+        self.db().flush()?;
         for p in DERIVED_PREFIXES {
             let mut batch = sled::Batch::default();
             let mut n = 0;
-            for k in self.db.scan_prefix(p).keys() {
+            for k in self.db().scan_prefix(p).keys() {
                 batch.remove(k?);
                 n += 1;
                 if n % 50_000 == 0 {
-                    self.db.apply_batch(std::mem::take(&mut batch))?;
+                    self.db().apply_batch(std::mem::take(&mut batch))?;
                 }
             }
-            self.db.apply_batch(batch)?;
+            self.db().apply_batch(batch)?;
         }
-        self.db.flush()?;
+        self.db().flush()?;
         Ok(())
     }
 
     /// Ends a rebuild whose read models were folded by `rules`.
     pub fn finish_rebuild(&self, rules: &Rules) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.db
+        self.db().flush()?;
+        self.db()
             .insert(keys::META_RULES, &rules.max_interval_ms.to_be_bytes())?;
-        self.db.remove(keys::META_UPGRADE)?;
-        self.db.remove(META_REBUILDING)?;
-        self.db.flush()?;
+        self.db().remove(keys::META_UPGRADE)?;
+        self.db().remove(META_REBUILDING)?;
+        self.db().flush()?;
         Ok(())
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db().flush()?;
         Ok(())
     }
 }
@@ -677,6 +785,95 @@ mod tests {
         for env in envs.iter().step_by(7) {
             assert_found(&store, env);
         }
+    }
+
+    fn set_len(store: &Store, n: u64) {
+        let mut c = store.begin();
+        c.set_log_len(n);
+        c.commit(false).unwrap();
+    }
+
+    /// sled closed and re-opened under the store while other threads read and
+    /// commit: every read answers, and every key is there after, and after a real
+    /// re-open from disk.
+    #[test]
+    fn a_snapshot_reopens_sled_under_readers_and_writers_without_losing_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let envs: Vec<Envelope> = (0..3_000)
+            .map(|i| event(&format!("e{i}"), &format!("a{i}"), "response_cover"))
+            .collect();
+        let (first, rest) = envs.split_at(1_000);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.load_filters().unwrap();
+            append(&store, first);
+            set_len(&store, first.len() as u64);
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let reads = std::thread::scope(|s| {
+                let readers: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut n = 0u64;
+                            while !stop.load(Ordering::Relaxed) {
+                                assert_found(&store, &first[n as usize % first.len()]);
+                                assert!(store.log_len().unwrap() >= first.len() as u64);
+                                assert_eq!(store.log().take(3).count(), 3);
+                                n += 1;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                for chunk in rest.chunks(500) {
+                    append(&store, chunk);
+                    store.snapshot().unwrap();
+                }
+                stop.store(true, Ordering::Relaxed);
+                readers
+                    .into_iter()
+                    .map(|r| r.join().unwrap())
+                    .collect::<Vec<_>>()
+            });
+            assert!(reads.iter().all(|n| *n > 0), "{reads:?}");
+            for env in &envs {
+                assert_found(&store, env);
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        store.load_filters().unwrap();
+        for env in &envs {
+            assert_found(&store, env);
+        }
+    }
+
+    /// `serve` re-opens sled every so many events, only once the filters are complete
+    /// (their loading scans sled for minutes), and counts again from there.
+    #[test]
+    fn a_snapshot_is_due_after_enough_events_once_the_filters_are_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let envs: Vec<Envelope> = (0..100)
+            .map(|i| event(&format!("e{i}"), &format!("a{i}"), "response_cover"))
+            .collect();
+        append(&store, &envs);
+        set_len(&store, 100);
+        assert_eq!(store.events_since_snapshot().unwrap(), 100);
+        assert!(
+            store.snapshot_if_due(50).unwrap().is_none(),
+            "filters loading"
+        );
+        store.load_filters().unwrap();
+        assert!(store.snapshot_if_due(0).unwrap().is_none(), "0: never");
+        assert!(store.snapshot_if_due(101).unwrap().is_none());
+        assert!(store.snapshot_if_due(100).unwrap().is_some());
+        assert_eq!(store.events_since_snapshot().unwrap(), 0);
+        set_len(&store, 130);
+        assert_eq!(store.events_since_snapshot().unwrap(), 30);
+        assert!(store.snapshot_if_due(50).unwrap().is_none());
+        // A store opened with events counts from what it held then.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.events_since_snapshot().unwrap(), 0);
     }
 
     #[test]
