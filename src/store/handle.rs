@@ -99,6 +99,7 @@ impl Store {
     pub fn snapshot(&self) -> Result<Duration, StoreError> {
         let mut db = self.db.write();
         let started = Instant::now();
+        // Read through the write guard: `self.log_len()` would wait for it.
         let events = match db.as_ref() {
             Some(open) => {
                 open.flush()?;
