@@ -18,6 +18,18 @@ fn saved_filters(dir: &std::path::Path) -> Option<usize> {
     panic!("cannot open {}", dir.display());
 }
 
+/// Waits until the tracker's metrics count `n` stored events.
+async fn wait_stored(tracker: &TrackerProcess, n: usize, within: Duration) {
+    let metrics = format!("{}/metrics", tracker.base);
+    wait_for(within, "every event stored", || {
+        let url = metrics.clone();
+        async move {
+            metric(&get(&url).await.1, "abstraction_tracker_stored_events") == Some(n as f64)
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_stop_saves_the_filters_and_the_next_start_takes_them() {
     let nats = NatsServer::start();
@@ -27,13 +39,8 @@ async fn a_clean_stop_saves_the_filters_and_the_next_start_takes_them() {
     tracker.wait_ready().await;
     let lines = simulated("2024-03-01", "2024-03-07", 200, 3);
     publish_events(&js, &lines).await;
+    wait_stored(&tracker, lines.len(), Duration::from_secs(30)).await;
     let metrics = format!("{}/metrics", tracker.base);
-    wait_for(Duration::from_secs(30), "every event stored", || {
-        let url = metrics.clone();
-        let n = lines.len() as f64;
-        async move { metric(&get(&url).await.1, "abstraction_tracker_stored_events") == Some(n) }
-    })
-    .await;
     assert!(tracker.term(Duration::from_secs(20)).success());
     let saved = saved_filters(data.path()).expect("a clean stop saves the filters");
     assert!(saved > 1024, "{saved} bytes");
@@ -96,13 +103,7 @@ async fn snapshot_after_a_crash(extra: &[&str]) -> (u64, u64) {
         })
     };
     publish_events(&js, &lines).await;
-    let metrics = format!("{}/metrics", tracker.base);
-    wait_for(Duration::from_secs(60), "every event stored", || {
-        let url = metrics.clone();
-        let n = lines.len() as f64;
-        async move { metric(&get(&url).await.1, "abstraction_tracker_stored_events") == Some(n) }
-    })
-    .await;
+    wait_stored(&tracker, lines.len(), Duration::from_secs(60)).await;
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let answers = reader.await.expect("every read answered 200");
     assert!(answers > 0);

@@ -79,6 +79,14 @@ pub(super) fn open_sled(dir: &Path, wait: Duration) -> Result<sled::Db, StoreErr
     }
 }
 
+/// The event count stored in an open sled (0 for a new store).
+pub(super) fn stored_log_len(db: &sled::Db) -> Result<u64, StoreError> {
+    match db.get(keys::META_LOG_LEN)? {
+        Some(v) => decode_u64(keys::META_LOG_LEN, &v),
+        None => Ok(0),
+    }
+}
+
 fn is_lock_error(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io)
         if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
@@ -103,10 +111,7 @@ impl Store {
         let events = match db.as_ref() {
             Some(open) => {
                 open.flush()?;
-                match open.get(keys::META_LOG_LEN)? {
-                    Some(v) => decode_u64(keys::META_LOG_LEN, &v)?,
-                    None => 0,
-                }
+                stored_log_len(open)?
             }
             None => 0,
         };
@@ -126,10 +131,7 @@ impl Store {
         if every == 0 || !self.filters_ready() {
             return Ok(None);
         }
-        let since = self
-            .log_len()?
-            .saturating_sub(self.snapshot_at.load(Ordering::Relaxed));
-        if since < every {
+        if self.events_since_snapshot()? < every {
             return Ok(None);
         }
         self.snapshot().map(Some)

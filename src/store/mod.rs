@@ -110,10 +110,7 @@ impl Store {
             }
             None => return Err(StoreError::OldFormat { dir: d }),
         }
-        let events = match db.get(keys::META_LOG_LEN)? {
-            Some(v) => decode_u64(keys::META_LOG_LEN, &v)?,
-            None => 0,
-        };
+        let events = handle::stored_log_len(&db)?;
         Ok(Store {
             db: Arc::new(parking_lot::RwLock::new(Some(db))),
             dir: d,
