@@ -42,6 +42,11 @@
 //! 5. PostgreSQL peer (skipped with a note when no server answers, or `BENCH_SKIP_PG=1`):
 //!    the same events COPYed into a table, the month figures computed by SQL and compared.
 //!
+//! 6. Soak (`BENCH_SOAK_MIN`, 10; 0 skips it): the real `serve` under a steady publish
+//!    rate (`BENCH_SOAK_RATE`, 200/s) with `/metrics` scraped every second and the month
+//!    API read ten times a second: latency per endpoint, errors, RSS and its slope.
+//!    `BENCH_ONLY=soak` runs this phase alone.
+//!
 //! Environment: `BENCH_EVENTS` (300000), `BENCH_OFFICERS` (2000), `BENCH_REPORT_EVENTS`
 //! (10000000; 0 skips phases 4 and 5), `BENCH_REPORT_OFFICERS` (10000),
 //! `BENCH_SLED_EVENTS` (1000000), `BENCH_ENGINE_BIG_EVENTS` (10000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
@@ -60,6 +65,7 @@ mod partition;
 mod pg;
 mod serve;
 mod sled_alone;
+mod soak;
 
 use bigstore::*;
 use breakdown::*;
@@ -71,6 +77,7 @@ use partition::*;
 use pg::*;
 use serve::*;
 use sled_alone::*;
+use soak::*;
 
 use abstraction_tracker::app::figures;
 use abstraction_tracker::app::http::{self, AppState};
@@ -187,18 +194,27 @@ fn run() -> anyhow::Result<()> {
         cfg.events, cfg.officers, cfg.report_events, cfg.report_officers, cfg.runs, cfg.pg_runs, cfg.skip_pg
     );
 
-    let per_event_disk = ingest_phases(&cfg, &rt, &validator, &mut table, &mut notes)?;
-    drop(rt);
-    if cfg.sled_events > 0 {
-        sled_phase(&cfg, &mut table)?;
-        engine_phase(&cfg, &mut table)?;
+    let only_soak = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "soak");
+    if !only_soak {
+        let per_event_disk = ingest_phases(&cfg, &rt, &validator, &mut table, &mut notes)?;
+        if cfg.sled_events > 0 {
+            sled_phase(&cfg, &mut table)?;
+            engine_phase(&cfg, &mut table)?;
+        }
+        if cfg.report_events > 0 {
+            big_store_phases(&cfg, per_event_disk, &mut table, &mut notes)?;
+        } else {
+            notes.push(
+                "BENCH_REPORT_EVENTS=0: report, API, scrape and PostgreSQL phases skipped".into(),
+            );
+        }
     }
-    if cfg.report_events > 0 {
-        big_store_phases(&cfg, per_event_disk, &mut table, &mut notes)?;
+    drop(rt);
+    let soak = Soak::from_env()?;
+    if soak.minutes > 0.0 {
+        soak_phase(&soak, cfg.officers, &mut table)?;
     } else {
-        notes.push(
-            "BENCH_REPORT_EVENTS=0: report, API, scrape and PostgreSQL phases skipped".into(),
-        );
+        notes.push("BENCH_SOAK_MIN=0: soak skipped".into());
     }
 
     println!("\n== Results (one run; ratio = measurement / baseline unless stated) ==\n");

@@ -10,6 +10,7 @@ pub enum RejectCode {
     TooLarge,
     NotUtf8,
     InvalidJson,
+    DuplicateMember,
     NotObject,
     UnknownType,
     UnsupportedSchemaVersion,
@@ -25,10 +26,11 @@ pub enum RejectCode {
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 15] = [
+    pub const ALL: [RejectCode; 16] = [
         RejectCode::TooLarge,
         RejectCode::NotUtf8,
         RejectCode::InvalidJson,
+        RejectCode::DuplicateMember,
         RejectCode::NotObject,
         RejectCode::UnknownType,
         RejectCode::UnsupportedSchemaVersion,
@@ -48,6 +50,7 @@ impl RejectCode {
             RejectCode::TooLarge => "too_large",
             RejectCode::NotUtf8 => "not_utf8",
             RejectCode::InvalidJson => "invalid_json",
+            RejectCode::DuplicateMember => "duplicate_member",
             RejectCode::NotObject => "not_object",
             RejectCode::UnknownType => "unknown_type",
             RejectCode::UnsupportedSchemaVersion => "unsupported_schema_version",

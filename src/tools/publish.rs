@@ -362,17 +362,15 @@ mod tests {
     }
 
     #[test]
-    fn a_key_given_twice_is_read_as_the_validator_reads_it() {
+    fn a_key_given_twice_is_refused_before_anything_is_sent() {
         let v = Validator::new(Reference::west_midlands());
         let text = simulated();
         let first = text.split(|b| *b == b'\n').next().unwrap();
         let s = std::str::from_utf8(first).unwrap();
         let twice = s.replacen('{', "{\"lpa\":\"walsall\",", 1);
-        // serde_json keeps the last value of a repeated key, and so does the validator.
-        let env = v.decode_published(twice.as_bytes(), now()).unwrap();
-        assert_ne!(env.lpa, "walsall");
-        let want = subject_for(&env.lpa, env.event_type().as_str());
-        assert_eq!(head(twice.as_bytes()).unwrap().0, want);
+        // The tracker would refuse it (which `lpa` was meant?), so `publish` does too.
+        let r = v.decode_published(twice.as_bytes(), now()).unwrap_err();
+        assert_eq!(r.code, RejectCode::DuplicateMember, "{r}");
     }
 
     #[test]

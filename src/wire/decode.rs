@@ -12,8 +12,10 @@ use crate::domain::event::{
 use crate::domain::plausible;
 use crate::domain::reference::Reference;
 use crate::domain::reject::{RejectCode, Rejection};
+use crate::wire::json::{parse_strict, JsonError};
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -48,20 +50,20 @@ fn schema_text(t: EventType) -> &'static str {
 
 const ENVELOPE_SCHEMA: &str = include_str!("../../schemas/envelope.schema.json");
 
-// Wire shapes: serde's deny_unknown_fields is a second guard behind the schema.
+/// The envelope as the one typed reading of an event's bytes, at the door and from the
+/// store alike; `data` stays text and is decoded once, straight into its type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WireEnvelope {
+struct WireEnvelope<'a> {
     event_id: String,
     #[serde(rename = "type")]
-    #[allow(dead_code)]
     kind: String,
-    #[allow(dead_code)]
     schema_version: u32,
     occurred_at: String,
     source: String,
     lpa: String,
-    data: Value,
+    #[serde(borrow)]
+    data: &'a RawValue,
 }
 
 #[derive(Deserialize)]
@@ -194,29 +196,30 @@ impl Validator {
                 ),
             )
         })?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Rejection::new(InvalidJson, format!("message is not JSON: {e}")))?;
+        let value = parse_strict(text).map_err(|e| {
+            let code = match e {
+                JsonError::DuplicateMember { .. } => DuplicateMember,
+                _ => InvalidJson,
+            };
+            Rejection::new(code, e.to_string())
+        })?;
         let Some(obj) = value.as_object() else {
             return Err(Rejection::new(
                 NotObject,
                 "message must be one JSON object (the event envelope)",
             ));
         };
-        let kind = match obj.get("type").and_then(Value::as_str) {
-            Some(t) => match EventType::parse(t) {
-                Some(k) => Some(k),
-                None => {
-                    return Err(Rejection::new(
-                        UnknownType,
-                        format!(
-                            "unknown event type {t:?}; expected one of {}",
-                            EventType::ALL.map(|t| t.as_str()).join(", ")
-                        ),
-                    ))
-                }
-            },
-            None => None,
-        };
+        if let Some(t) = obj.get("type").and_then(Value::as_str) {
+            if EventType::parse(t).is_none() {
+                return Err(Rejection::new(
+                    UnknownType,
+                    format!(
+                        "unknown event type {t:?}; expected one of {}",
+                        EventType::ALL.map(|t| t.as_str()).join(", ")
+                    ),
+                ));
+            }
+        }
         if let Some(v) = obj.get("schema_version").and_then(Value::as_i64) {
             if v != 1 {
                 return Err(Rejection::new(
@@ -226,20 +229,64 @@ impl Validator {
             }
         }
         schema_check(&self.envelope, &value, "")?;
-        let kind = kind.expect("envelope schema requires a known type");
+        let kind = obj
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(EventType::parse)
+            .expect("envelope schema requires a known type");
         schema_check(&self.data[kind.as_str()], &obj["data"], "/data")?;
+        // The same reading the store makes of these bytes when it reads them back.
+        let env = decode_typed(text, Some(&self.reference))?;
+        plausible::check(&env, &self.reference.limits, published_ms)?;
+        Ok(env)
+    }
+}
 
-        let wire: WireEnvelope = serde_json::from_value(value)
-            .map_err(|e| Rejection::new(SchemaViolation, e.to_string()))?;
-        let occurred_ms = time_ms("occurred_at", &wire.occurred_at)?;
-        if self.reference.lpa(&wire.lpa).is_none() {
+/// Decodes an event read back from the store. It passed [`Validator::decode`] when it
+/// was stored, whose last step is this same reading ([`decode_typed`]), so what the door
+/// accepted reads back as the same event. The JSON Schema pass and the reference checks
+/// are skipped: they cost more than the rest of the decode, and a reference file edited
+/// since must not make stored history unreadable.
+pub fn decode_stored(bytes: &[u8]) -> Result<Envelope, Rejection> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Rejection::new(
+            RejectCode::NotUtf8,
+            format!("not UTF-8 (bad byte at offset {})", e.valid_up_to()),
+        )
+    })?;
+    decode_typed(text, None)
+}
+
+/// Text to a typed event: the envelope, its `data` into the type's struct, times to
+/// milliseconds, `end > start`. With `reference`, the LPA and reason codes must be known.
+fn decode_typed(text: &str, reference: Option<&Reference>) -> Result<Envelope, Rejection> {
+    let wire: WireEnvelope = serde_json::from_str(text)
+        .map_err(|e| Rejection::new(RejectCode::SchemaViolation, e.to_string()))?;
+    if wire.schema_version != 1 {
+        return Err(Rejection::new(
+            RejectCode::UnsupportedSchemaVersion,
+            format!(
+                "schema_version {} is not supported; this tracker reads version 1",
+                wire.schema_version
+            ),
+        ));
+    }
+    let kind = EventType::parse(&wire.kind).ok_or_else(|| {
+        Rejection::new(
+            RejectCode::UnknownType,
+            format!("unknown event type {:?}", wire.kind),
+        )
+    })?;
+    let occurred_ms = time_ms("occurred_at", &wire.occurred_at)?;
+    if let Some(reference) = reference {
+        if reference.lpa(&wire.lpa).is_none() {
             return Err(Rejection::new(
-                UnknownLpa,
+                RejectCode::UnknownLpa,
                 format!(
                     "lpa {:?} is not in the reference data for {}; known: {}",
                     wire.lpa,
-                    self.reference.force,
-                    self.reference
+                    reference.force,
+                    reference
                         .lpas
                         .iter()
                         .map(|l| l.code.as_str())
@@ -248,76 +295,29 @@ impl Validator {
                 ),
             ));
         }
-        let event = decode_data(kind, Data::Value(wire.data), Some(&self.reference))?;
-        let env = Envelope {
-            event_id: wire.event_id,
-            occurred_ms,
-            source: wire.source,
-            lpa: wire.lpa,
-            event,
-        };
-        plausible::check(&env, &self.reference.limits, published_ms)?;
-        Ok(env)
     }
-}
-
-/// Decodes an event read back from the store. It passed [`Validator::decode`] when it
-/// was stored, so the JSON Schema pass and the reference checks are skipped: they cost
-/// more than the rest of the decode, and a reference file edited since must not make
-/// stored history unreadable.
-pub fn decode_stored(bytes: &[u8]) -> Result<Envelope, Rejection> {
-    let wire: StoredEnvelope = serde_json::from_slice(bytes)
-        .map_err(|e| Rejection::new(RejectCode::SchemaViolation, e.to_string()))?;
-    let kind = EventType::parse(&wire.kind).ok_or_else(|| {
-        Rejection::new(
-            RejectCode::UnknownType,
-            format!("unknown event type {:?}", wire.kind),
-        )
-    })?;
     Ok(Envelope {
-        occurred_ms: time_ms("occurred_at", &wire.occurred_at)?,
-        event: decode_data(kind, Data::Text(wire.data.get()), None)?,
+        occurred_ms,
+        event: decode_data(kind, wire.data.get(), reference)?,
         event_id: wire.event_id,
         source: wire.source,
         lpa: wire.lpa,
     })
 }
 
-/// A stored envelope: `data` is kept as text and decoded once, straight into its type.
-#[derive(Deserialize)]
-struct StoredEnvelope<'a> {
-    event_id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    occurred_at: String,
-    source: String,
-    lpa: String,
-    #[serde(borrow)]
-    data: &'a serde_json::value::RawValue,
-}
-
-/// An event's `data`, parsed (fresh input, already schema-checked) or as text (stored).
-enum Data<'a> {
-    Value(Value),
-    Text(&'a str),
-}
-
 /// The typed `data` of an event; `reference`, when given, must know its reason codes.
 fn decode_data(
     kind: EventType,
-    data: Data,
+    data: &str,
     reference: Option<&Reference>,
 ) -> Result<Event, Rejection> {
     let check_reason = |r: &str| match reference {
         Some(reference) => check_reason(reference, r),
         None => Ok(()),
     };
-    fn wire<T: serde::de::DeserializeOwned>(data: Data) -> Result<T, Rejection> {
-        match data {
-            Data::Value(v) => serde_json::from_value(v),
-            Data::Text(t) => serde_json::from_str(t),
-        }
-        .map_err(|e| Rejection::new(RejectCode::SchemaViolation, format!("/data: {e}")))
+    fn wire<T: serde::de::DeserializeOwned>(data: &str) -> Result<T, Rejection> {
+        serde_json::from_str(data)
+            .map_err(|e| Rejection::new(RejectCode::SchemaViolation, format!("/data: {e}")))
     }
     Ok(match kind {
         EventType::ShiftRostered => {
@@ -471,6 +471,11 @@ fn schema_check(
 }
 
 /// RFC 3339 with an explicit offset, to epoch milliseconds.
+///
+/// Exactly RFC 3339's `date-time` (section 5.6): seconds required, a fraction optional
+/// (at most nanoseconds), `Z` or `+HH:MM`/`-HH:MM` with hours up to 23; `T` and `Z` may be
+/// lower case, as section 5.6 allows. A leap second (`:60`) is read as `:59` of the same
+/// minute (jiff, like most clocks, has no leap seconds): the event is kept, a second early.
 fn time_ms(field: &str, s: &str) -> Result<i64, Rejection> {
     let bad = |why: &str| {
         Rejection::new(
@@ -478,12 +483,50 @@ fn time_ms(field: &str, s: &str) -> Result<i64, Rejection> {
             format!("{field} {s:?} is not an RFC 3339 time with an offset ({why}), e.g. 2024-03-14T08:05:00Z"),
         )
     };
-    // jiff also accepts RFC 9557 annotations and a space separator; the contract is plain RFC 3339.
     let b = s.as_bytes();
-    if b.len() < 20 || b[10] != b'T' || s.contains('[') {
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r)
+            .is_some_and(|d| !d.is_empty() && d.iter().all(u8::is_ascii_digit))
+    };
+    let two = |i: usize| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0');
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
         return Err(bad("wrong shape"));
     }
-    let ts: Timestamp = s.parse().map_err(|_| bad("unparseable"))?;
+    let mut i = 19;
+    if b[i] == b'.' {
+        let from = i + 1;
+        i = from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if i == from || i - from > 9 {
+            return Err(bad("a fraction of a second needs 1 to 9 digits"));
+        }
+    }
+    let offset_ok = match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', _, _, b':', _, _] => {
+            digits(i + 1..i + 3) && digits(i + 4..i + 6) && two(i + 1) <= 23 && two(i + 4) <= 59
+        }
+        _ => false,
+    };
+    if !offset_ok {
+        return Err(bad("the offset must be Z or +HH:MM/-HH:MM up to 23:59"));
+    }
+    // Only `t` and `z` can be lower case in a string of that shape.
+    let ts: Timestamp = s
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| bad("no such date or time"))?;
     // The range is judged with the other plausibility rules (`domain::plausible`).
     Ok(ts.as_millisecond())
 }
@@ -626,8 +669,64 @@ mod tests {
             .decode(recorded().to_string().as_bytes())
             .unwrap();
         assert!(check_subject("neighbourhood.events.dudley.abstraction.recorded", &e).is_ok());
-        let r = check_subject("neighbourhood.events.walsall.abstraction.recorded", &e).unwrap_err();
-        assert_eq!(r.code, RejectCode::SubjectMismatch);
+        for wrong in [
+            "neighbourhood.events.walsall.abstraction.recorded",
+            "neighbourhood.events.dudley.abstraction.recorded.extra",
+            "neighbourhood.events.dudley.shift.rostered",
+            "neighbourhood.events.dudley",
+        ] {
+            let r = check_subject(wrong, &e).unwrap_err();
+            assert_eq!(r.code, RejectCode::SubjectMismatch, "{wrong}");
+            assert!(
+                r.message
+                    .ends_with("publish on neighbourhood.events.dudley.abstraction.recorded"),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn times_are_read_as_rfc_3339_section_5_6_allows() {
+        let ms = |s: &str| time_ms("start", s);
+        let z = ms("2024-03-14T08:00:00Z").unwrap();
+        assert_eq!(ms("2024-03-14t08:00:00z"), Ok(z));
+        assert_eq!(ms("2024-03-15T07:59:00+23:59"), Ok(z));
+        assert_eq!(ms("2024-03-14T08:00:00-00:00"), Ok(z));
+        assert_eq!(ms("2024-03-14T08:00:00.123456789Z"), Ok(z + 123));
+        // A leap second is kept, read as the last second of its minute.
+        assert_eq!(ms("2016-12-31T23:59:60Z"), ms("2016-12-31T23:59:59Z"));
+        for bad in [
+            "2024-03-14T08:00Z",
+            "2024-03-14T08:00:00",
+            "2024-03-14T08:00:00+24:00",
+            "2024-03-14T08:00:00+01:60",
+            "2024-03-14T08:00:00+0100",
+            "2024-03-14T08:00:00.Z",
+            "2024-03-14T08:00:00.1234567891Z",
+            "2024-02-30T08:00:00Z",
+            "2024-03-14 08:00:00Z",
+            "2024-03-14T08:00:00Z[Europe/London]",
+            "+002024-03-14T08:00:00Z",
+        ] {
+            assert_eq!(ms(bad).unwrap_err().code, RejectCode::BadTimestamp, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_member_is_refused_at_the_door_and_unreadable_in_the_store() {
+        let text = recorded().to_string().replace(
+            r#""reason":"response_cover""#,
+            r#""reason":"response_cover","reason":"court""#,
+        );
+        assert!(text.contains("court"));
+        let r = validator().decode(text.as_bytes()).unwrap_err();
+        assert_eq!(r.code, RejectCode::DuplicateMember, "{r}");
+        assert!(
+            r.message.contains("/data") && r.message.contains("reason"),
+            "{r}"
+        );
+        // The store's reader refuses it too: the two can no longer disagree.
+        assert!(decode_stored(text.as_bytes()).is_err());
     }
 
     #[test]

@@ -17,18 +17,28 @@ pub fn lpa_of_subject(subject: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The contract requires the envelope's `lpa` to equal the subject's token.
+/// The contract's publish subject is `neighbourhood.events.<lpa>.<type>`: its LPA token
+/// must equal the envelope's `lpa`, and what follows it must be the event's type, with no
+/// further tokens (a subject that says something else about the event is a publisher bug).
 pub fn check_subject(subject: &str, env: &Envelope) -> Result<(), Rejection> {
-    match lpa_of_subject(subject) {
-        Some(lpa) if lpa == env.lpa => Ok(()),
-        other => Err(Rejection::new(
-            RejectCode::SubjectMismatch,
-            format!(
-                "subject {subject:?} names LPA {:?} but the event's lpa is {:?}; publish on {}",
-                other.unwrap_or(""),
-                env.lpa,
-                subject_for(&env.lpa, env.event_type().as_str())
-            ),
-        )),
+    let want = subject_for(&env.lpa, env.event_type().as_str());
+    if subject == want {
+        return Ok(());
     }
+    let named = lpa_of_subject(subject).unwrap_or("");
+    let why = if named != env.lpa {
+        format!(
+            "subject {subject:?} names LPA {named:?} but the event's lpa is {:?}",
+            env.lpa
+        )
+    } else {
+        format!(
+            "subject {subject:?} does not end in the event's type {:?}",
+            env.event_type().as_str()
+        )
+    };
+    Err(Rejection::new(
+        RejectCode::SubjectMismatch,
+        format!("{why}; publish on {want}"),
+    ))
 }
