@@ -10,6 +10,7 @@
 
 mod bloom;
 mod commit;
+mod convert;
 pub mod engine;
 mod integrity;
 pub mod keys;

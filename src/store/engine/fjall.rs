@@ -128,6 +128,15 @@ impl Engine for FjallEngine {
         }))
     }
 
+    fn scan_all(&self) -> Entries<'_> {
+        let trees = [&self.log, &self.ids, &self.kv];
+        Box::new(trees.into_iter().flat_map(|ks| ks.iter()).map(|g| {
+            g.into_inner()
+                .map(|(k, v)| (Bytes::Fjall(k), Bytes::Fjall(v)))
+                .map_err(StoreError::from)
+        }))
+    }
+
     fn write(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
         let mut b = self.db.batch();
         for (k, v) in batch {

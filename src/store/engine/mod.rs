@@ -103,6 +103,9 @@ pub trait Engine: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError>;
     /// Every key that starts with `prefix` and is not before `from`, in key order.
     fn scan(&self, prefix: &[u8], from: &[u8]) -> Entries<'_>;
+    /// Every key of the store (for `convert`): in key order within each of the
+    /// engine's trees, the trees one after another.
+    fn scan_all(&self) -> Entries<'_>;
     /// Applies `batch` atomically: after a crash at any instant either all of it or
     /// none of it is there. With `durable`, returns only once it is on disk.
     fn write(&self, batch: Batch, durable: bool) -> Result<(), StoreError>;

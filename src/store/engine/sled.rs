@@ -107,6 +107,15 @@ impl Engine for SledEngine {
         Box::new(Guarded { _db: db, iter })
     }
 
+    fn scan_all(&self) -> Entries<'_> {
+        let db = self.db();
+        let iter = db.iter().map(|kv| {
+            kv.map(|(k, v)| (Bytes::Sled(k), Bytes::Sled(v)))
+                .map_err(StoreError::from)
+        });
+        Box::new(Guarded { _db: db, iter })
+    }
+
     fn write(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for (k, v) in batch {
