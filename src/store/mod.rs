@@ -10,6 +10,8 @@
 
 mod bloom;
 mod commit;
+#[cfg(test)]
+mod conformance;
 mod convert;
 pub mod engine;
 mod integrity;
