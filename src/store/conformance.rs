@@ -3,6 +3,9 @@
 //! filters, the integrity checks, in `mod.rs` and `integrity.rs`) run per engine too,
 //! and `tests/fold_properties.rs` folds through the store on both.
 
+// The whole module is test code (declared under `#[cfg(test)]` in mod.rs); the
+// attribute below says so to tests/layout.rs, which reads a file's tests from it on.
+#[cfg(test)]
 use super::engine::each_engine;
 use super::{EngineKind, Kv, Store};
 use crate::domain::event::Envelope;
