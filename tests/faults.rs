@@ -17,12 +17,22 @@ async fn stored_events(base: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_any_instant_neither_loses_nor_double_counts() {
+async fn sigkill_at_any_instant_neither_loses_nor_double_counts_on_sled() {
+    sigkill_at_any_instant("sled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_any_instant_neither_loses_nor_double_counts_on_fjall() {
+    sigkill_at_any_instant("fjall").await;
+}
+
+/// One body per storage engine (contract v3 section 11: every guarantee on both).
+async fn sigkill_at_any_instant(engine: &str) {
     let nats = NatsServer::start();
     let lines = simulated("2024-03-18", "2024-04-10", 250, 42);
     let total = lines.len();
     let data = tempfile::tempdir().unwrap();
-    let mut tracker = TrackerProcess::spawn(&nats.url(), data.path());
+    let mut tracker = TrackerProcess::spawn_with(&nats.url(), data.path(), &["--engine", engine]);
     tracker.wait_ready().await;
 
     let client = async_nats::connect(nats.url()).await.unwrap();
@@ -87,9 +97,11 @@ async fn sigkill_at_any_instant_neither_loses_nor_double_counts() {
         );
         assert_eq!(
             crashed, reference,
-            "{m}: figures after {kills} SIGKILLs equal a clean run"
+            "{m}: figures after {kills} SIGKILLs on {engine} equal a clean run"
         );
     }
+    let recorded = abstraction_tracker::store::engine::recorded(data.path()).unwrap();
+    assert_eq!(recorded.map(|e| e.name()), Some(engine));
     clean.stop().await.unwrap();
 }
 

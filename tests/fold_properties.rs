@@ -2,7 +2,7 @@
 //! their order, not how they are split into store batches, not redelivery — and a
 //! rebuild from the log gives the same bytes as live ingestion. Checked on the pure fold
 //! (per-event deltas against whole-entity totals), through the projector in memory, and
-//! through the real sled store.
+//! through the real store, on each engine.
 
 use abstraction_tracker::domain::event::{
     AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
@@ -12,7 +12,7 @@ use abstraction_tracker::domain::readmodel::{LpaMonth, ReadModels};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::project::projector;
 use abstraction_tracker::store::keys::DERIVED_PREFIXES;
-use abstraction_tracker::store::{Kv, Store};
+use abstraction_tracker::store::{EngineKind, Kv, Store};
 use abstraction_tracker::wire::decode::Validator;
 use abstraction_tracker::wire::encode::Encoder;
 use proptest::prelude::*;
@@ -324,40 +324,48 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Through the real sled store, in random batches (one `Projector` cache per batch),
-    /// with every event delivered twice:
-    /// the same bytes as the in-memory fold, and `rebuild` reproduces them.
+    /// Through the real store on each engine, in random batches (one `Projector`
+    /// cache per batch), with every event delivered twice: the same bytes as the
+    /// in-memory fold, and `rebuild` reproduces them.
     #[test]
-    fn sled_batches_redelivery_and_rebuild_agree((original, shuffled, cuts) in scenario()) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+    fn store_batches_redelivery_and_rebuild_agree_on_each_engine((original, shuffled, cuts) in scenario()) {
         let mut cuts = cuts;
         cuts.sort();
-        let mut commit = store.begin();
-        let mut projector = projector::Projector::default();
-        for (i, raw) in shuffled.iter().chain(shuffled.iter()).enumerate() {
-            if cuts.contains(&i) {
-                std::mem::take(&mut projector).write(&mut commit);
-                std::mem::replace(&mut commit, store.begin()).commit(false).unwrap();
+        for engine in EngineKind::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), Some(engine)).unwrap();
+            let mut commit = store.begin();
+            let mut projector = projector::Projector::default();
+            for (i, raw) in shuffled.iter().chain(shuffled.iter()).enumerate() {
+                if cuts.contains(&i) {
+                    std::mem::take(&mut projector).write(&mut commit);
+                    std::mem::replace(&mut commit, store.begin()).commit(false).unwrap();
+                }
+                let env = validator().decode(raw).unwrap();
+                projector.ingest(&mut commit, raw, &env).unwrap();
             }
-            let env = validator().decode(raw).unwrap();
-            projector.ingest(&mut commit, raw, &env).unwrap();
+            projector.write(&mut commit);
+            commit.commit(true).unwrap();
+            let live = store.derived_snapshot().unwrap();
+            prop_assert_eq!(&live, &fold_in_memory(&original), "{}", engine);
+            prop_assert_eq!(store.log_len().unwrap(), original.len() as u64);
+            abstraction_tracker::project::rebuild::rebuild(&store, validator(), |_| {}).unwrap();
+            prop_assert_eq!(store.derived_snapshot().unwrap(), live, "{}", engine);
+            store.check_consistent().unwrap();
         }
-        projector.write(&mut commit);
-        commit.commit(true).unwrap();
-        let live = store.derived_snapshot().unwrap();
-        prop_assert_eq!(&live, &fold_in_memory(&original));
-        prop_assert_eq!(store.log_len().unwrap(), original.len() as u64);
-        abstraction_tracker::project::rebuild::rebuild(&store, validator(), |_| {}).unwrap();
-        prop_assert_eq!(store.derived_snapshot().unwrap(), live);
-        store.check_consistent().unwrap();
     }
 }
 
 #[test]
 fn the_kv_trait_sees_its_own_writes_within_a_batch() {
+    for engine in EngineKind::ALL {
+        kv_sees_its_own_writes(engine);
+    }
+}
+
+fn kv_sees_its_own_writes(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open_with(dir.path(), Some(engine)).unwrap();
     let mut c = store.begin();
     let month = "2024-03".parse().unwrap();
     let m = LpaMonth {

@@ -471,6 +471,7 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             nats_url: nats.url(),
             nats_auth: Default::default(),
             data_dir: data.path().into(),
+            engine: None,
             recover: false,
             reference: Reference::west_midlands(),
             ingest: IngestConfig::default(),

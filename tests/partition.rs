@@ -19,7 +19,17 @@ use std::time::Duration;
 const OWNED: [&str; 2] = ["dudley", "walsall"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_projector_owning_two_lpas_consumes_stores_and_exposes_only_them() {
+async fn a_projector_owning_two_lpas_consumes_stores_and_exposes_only_them_on_sled() {
+    projector_owning_two_lpas("sled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_owning_two_lpas_consumes_stores_and_exposes_only_them_on_fjall() {
+    projector_owning_two_lpas("fjall").await;
+}
+
+/// One body per storage engine (contract v3 section 11).
+async fn projector_owning_two_lpas(engine: &str) {
     let nats = NatsServer::start();
     let data = tempfile::tempdir().unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
@@ -28,7 +38,14 @@ async fn a_projector_owning_two_lpas_consumes_stores_and_exposes_only_them() {
     let tracker = TrackerProcess::spawn_with(
         &nats.url(),
         data.path(),
-        &["--lpas", "dudley,walsall", "--consumer", "px"],
+        &[
+            "--lpas",
+            "dudley,walsall",
+            "--consumer",
+            "px",
+            "--engine",
+            engine,
+        ],
     );
     tracker.wait_ready().await;
     let lines = simulated("2024-03-01", "2024-03-31", 300, 7);

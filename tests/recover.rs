@@ -7,7 +7,9 @@
 //! state whose log, id index and count disagree (refused by the start-up scan after an
 //! unclean stop, then recovered), or opens an earlier state whose checkpoint agrees
 //! with it (served, and the stream fills in the rest); either way the figures come
-//! back the same.
+//! back the same. The same on fjall (contract v3 section 11), with its files torn:
+//! its format marker (refused, then recovered into a fresh fjall store) and the tail
+//! of its journal.
 
 mod common;
 
@@ -134,13 +136,13 @@ struct Written {
 
 const MONTH: &str = "2024-03";
 
-async fn write_a_store_and_kill_it(to: &str, officers: u32) -> Written {
+async fn write_a_store_and_kill_it(to: &str, officers: u32, engine: &str) -> Written {
     let nats = NatsServer::start();
     let lines = simulated("2024-03-01", to, officers, 14);
     assert!(lines.len() > 2_000, "{} events", lines.len());
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("store");
-    let mut tracker = TrackerProcess::spawn(&nats.url(), &dir);
+    let mut tracker = TrackerProcess::spawn_with(&nats.url(), &dir, &["--engine", engine]);
     tracker.wait_ready().await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     publish_events(&js, &lines).await;
@@ -180,8 +182,10 @@ fn assert_refused_naming_recover(status: ExitStatus, stderr: &str, dir: &Path) {
     assert!(moved_aside(dir).is_empty(), "refusing moves nothing");
 }
 
-/// `serve --recover` on a damaged store: moved aside, the same figures from the stream.
+/// `serve --recover` on a damaged store: moved aside, the same figures from the stream,
+/// in a fresh store on the damaged one's engine (no `--engine` given).
 async fn recover_and_compare(w: &Written) {
+    let engine = abstraction_tracker::store::engine::recorded(&w.dir).unwrap();
     let mut tracker = TrackerProcess::spawn_with(&w.nats.url(), &w.dir, &["--recover"]);
     tracker.wait_ready().await;
     wait_stored(&tracker.base, w.events).await;
@@ -193,7 +197,15 @@ async fn recover_and_compare(w: &Written) {
     );
     let aside = moved_aside(&w.dir);
     assert_eq!(aside.len(), 1, "{aside:?}");
-    assert!(aside[0].join("conf").exists(), "the damaged store is kept");
+    assert!(
+        aside[0].join("engine").exists(),
+        "the damaged store is kept"
+    );
+    assert_eq!(
+        abstraction_tracker::store::engine::recorded(&w.dir).unwrap(),
+        engine,
+        "the fresh store is on the same engine"
+    );
 
     // A supervisor may keep the flag on: an intact store is served as it is.
     tracker.kill9();
@@ -208,7 +220,7 @@ async fn recover_and_compare(w: &Written) {
 /// data"), whatever the layout of its log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_sled_file_is_refused_with_what_to_run_then_recovered_from_the_stream() {
-    let w = write_a_store_and_kill_it("2024-03-14", 200).await;
+    let w = write_a_store_and_kill_it("2024-03-14", 200, "sled").await;
     let conf = w.dir.join("conf");
     truncate(&conf, std::fs::metadata(&conf).unwrap().len() / 3);
 
@@ -226,7 +238,7 @@ async fn a_torn_sled_file_is_refused_with_what_to_run_then_recovered_from_the_st
 /// figures come back the same, and a refusal says what to run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_newest_segment_gives_the_same_figures_refused_or_not() {
-    let w = write_a_store_and_kill_it("2024-03-20", 300).await;
+    let w = write_a_store_and_kill_it("2024-03-20", 300, "sled").await;
     let db = w.dir.join("db");
     let len = std::fs::metadata(&db).unwrap().len();
     assert!(len >= 4 * SEGMENT, "db file of {len} bytes");
@@ -242,6 +254,72 @@ async fn a_lost_newest_segment_gives_the_same_figures_refused_or_not() {
             // An earlier state: the stream from its checkpoint fills in the rest.
             eprintln!(
                 "sled opened an earlier state: {:?} events",
+                stored_events(&s.base).await
+            );
+            wait_stored(&s.base, w.events).await;
+            let url = format!("{}/api/v1/months/{MONTH}", s.base);
+            assert_eq!(get_json(&url).await, w.month, "the same figures");
+        }
+    }
+}
+
+/// fjall's format marker (`version`) torn: fjall refuses the store, the start says what
+/// to run, and `--recover` brings the same figures back into a fresh fjall store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_fjall_file_is_refused_with_what_to_run_then_recovered_from_the_stream() {
+    let w = write_a_store_and_kill_it("2024-03-14", 200, "fjall").await;
+    let version = w.dir.join("version");
+    truncate(&version, std::fs::metadata(&version).unwrap().len() / 2);
+
+    match Serve::spawn(&w.nats.url(), &w.dir, &[]).outcome().await {
+        Start::Refused(status, stderr) => assert_refused_naming_recover(status, &stderr, &w.dir),
+        Start::Serving(_) => panic!("a store fjall cannot open was served"),
+    }
+    recover_and_compare(&w).await;
+}
+
+/// The tail of fjall's journal lost (what a crash of the machine can leave of writes
+/// not yet synced, here of synced ones too): fjall drops the torn batch at the tail and
+/// opens the state before it, whose checkpoint agrees with it (each batch is atomic),
+/// or refuses it; either way the figures come back the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_fjall_journal_tail_gives_the_same_figures_refused_or_not() {
+    let w = write_a_store_and_kill_it("2024-03-20", 300, "fjall").await;
+    let newest = std::fs::read_dir(&w.dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+        .max_by_key(|p| {
+            let id = p.file_stem().unwrap().to_str().unwrap().parse::<u64>();
+            id.expect("journals are named by number")
+        })
+        .expect("a journal file");
+    // fjall pre-allocates its journal (zeros after the written part): cut into what
+    // was written, not at a batch boundary, so a batch is torn.
+    let bytes = std::fs::read(&newest).unwrap();
+    let written = bytes.iter().rposition(|b| *b != 0).unwrap() as u64 + 1;
+    assert!(written > 256 * 1024, "journal of {written} written bytes");
+    truncate(&newest, written - 30_001);
+    // What fjall opens: fewer events than were stored, and whole batches only.
+    match abstraction_tracker::store::Store::open_existing(&w.dir) {
+        Ok(store) => {
+            let held = store.log_len().unwrap();
+            eprintln!("fjall opened {held} of {} events", w.events);
+            assert!(held < w.events as u64, "{held} events: the tail was lost");
+            store.check_intact().unwrap();
+        }
+        Err(e) => eprintln!("fjall refused it: {e}"),
+    }
+
+    match Serve::spawn(&w.nats.url(), &w.dir, &[]).outcome().await {
+        Start::Refused(status, stderr) => {
+            eprintln!("fjall refused the store: {}", stderr.trim_end());
+            assert_refused_naming_recover(status, &stderr, &w.dir);
+            recover_and_compare(&w).await;
+        }
+        Start::Serving(s) => {
+            eprintln!(
+                "fjall opened it: {:?} events when first ready",
                 stored_events(&s.base).await
             );
             wait_stored(&s.base, w.events).await;

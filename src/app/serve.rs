@@ -12,7 +12,7 @@ use crate::ingest::{
     consumers_for, ensure_streams, server_version, IngestConfig, Ingestor, EVENTS_STREAM,
     EVENTS_SUBJECTS,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{EngineKind, Store, StoreError};
 use crate::wire::decode::Validator;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,9 @@ pub struct ServeConfig {
     pub nats_url: String,
     pub nats_auth: crate::nats::Auth,
     pub data_dir: PathBuf,
+    /// `--engine`: the storage engine of a new data directory; an existing one is
+    /// opened with the engine that created it, and a disagreeing one is refused.
+    pub engine: Option<EngineKind>,
     /// `--recover`: a store found damaged at start is moved aside and a fresh one
     /// re-reads the events stream; a healthy one is served as it is.
     pub recover: bool,
@@ -46,7 +49,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     info!(dir = %config.data_dir.display(), "opening the store (minutes for millions of events)");
     let opening = std::time::Instant::now();
-    let store = open_checked(&config.data_dir, config.recover)?;
+    let store = open_checked(&config.data_dir, config.engine, config.recover)?;
     let rules = crate::domain::fold::Rules::from(&config.reference.limits);
     if store.needs_upgrade()? {
         info!("store format 2 or 3: deriving the per-day read models from the log (a rebuild)");
@@ -346,7 +349,7 @@ pub async fn run(
 /// deleted) for a fresh store: its checkpoints are 0, so each consumer is re-created
 /// to deliver the events stream from its first message and the figures come back
 /// from the stream, the truth.
-fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
+fn open_checked(dir: &Path, engine: Option<EngineKind>, recover: bool) -> anyhow::Result<Store> {
     let started = std::time::Instant::now();
     let mut said = (started, 0u64);
     let progress = |done: u64, total: u64| {
@@ -363,7 +366,8 @@ fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
             );
         }
     };
-    let damage = match Store::open(dir).and_then(|s| s.check_intact_with(progress).map(|()| s)) {
+    let opened = Store::open_with(dir, engine);
+    let damage = match opened.and_then(|s| s.check_intact_with(progress).map(|()| s)) {
         Ok(store) => {
             if recover {
                 info!(dir = %dir.display(), "--recover: the store is intact, nothing to recover");
@@ -374,8 +378,10 @@ fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
         Err(e) => return Err(e.into()),
     };
     warn!(dir = %dir.display(), damage = %damage, "--recover: the store is damaged");
+    // The fresh store keeps the engine of the damaged one.
+    let engine = engine.or(crate::store::engine::recorded(dir)?);
     let aside = move_aside(dir)?;
-    let store = Store::open(dir)?;
+    let store = Store::open_with(dir, engine)?;
     warn!(
         dir = %dir.display(),
         kept = %aside.display(),
@@ -387,7 +393,7 @@ fn open_checked(dir: &Path, recover: bool) -> anyhow::Result<Store> {
 /// Renames a damaged data directory to `<dir>.damaged-<unix seconds>`. Where the
 /// directory cannot be renamed (a volume's mount point, or a parent this user may not
 /// write, as systemd's `StateDirectory=`), its entries move into
-/// `<dir>/damaged-<unix seconds>/` instead, which sled ignores.
+/// `<dir>/damaged-<unix seconds>/` instead, which both engines ignore.
 fn move_aside(dir: &Path) -> anyhow::Result<PathBuf> {
     let secs = Clock::Wall.now().as_second();
     // As given (a symbolic link is renamed, not its target), unless it has no last

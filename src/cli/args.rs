@@ -19,7 +19,7 @@ use std::time::Duration;
 /// neighbourhood duty, per Local Policing Area (LPA), sector and month.
 ///
 /// Rostering systems publish events to NATS JetStream; `serve` validates them, keeps
-/// an append-only log in sled, folds them into monthly read models and serves
+/// an append-only log (sled or fjall), folds them into monthly read models and serves
 /// Prometheus metrics, a JSON API and the governance board's monthly report.
 ///
 /// The options that configure a deployment can also be set by the environment variable
@@ -129,12 +129,17 @@ pub enum Command {
     /// Print the governance board's monthly report.
     ///
     /// From a running tracker with --server (or TRACKER_SERVER): the way to read while
-    /// `serve` runs, since sled allows one process per data directory. Otherwise from
+    /// `serve` runs, since the store allows one process per data directory. Otherwise from
     /// the store in --data-dir, which `serve` must not be using. The month defaults to
     /// the last closed one: the month before the Europe/London month of now (--as-of).
     Report(ReportArgs),
     /// Rebuild every read model from the stored event log (stop `serve` first).
     Rebuild(RebuildArgs),
+    /// Copy a stopped store to a new data directory on the given storage engine.
+    ///
+    /// Every key is copied in order into --to, which must not exist; the source is only
+    /// read. Afterwards every stored month's figures are compared between the two.
+    Convert(ConvertArgs),
     /// Write the stored event log as NDJSON (stop `serve` first).
     ///
     /// Grouped by LPA and entity: a backup that `publish` can replay into a fresh broker
@@ -193,7 +198,7 @@ pub struct ServeArgs {
         help_heading = "NATS"
     )]
     pub filter: String,
-    /// Directory of the sled store (event log and read models). One process at a time.
+    /// Directory of the store (event log and read models). One process at a time.
     #[arg(
         long,
         env = "TRACKER_DATA_DIR",
@@ -201,6 +206,8 @@ pub struct ServeArgs {
         help_heading = "Storage"
     )]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArg,
     /// Recover a damaged store by re-reading the events stream into a fresh one.
     ///
     /// `serve` checks the store at start and refuses one that a crash of the machine
@@ -222,7 +229,7 @@ pub struct ServeArgs {
         help_heading = "Storage"
     )]
     pub batch: usize,
-    /// Events stored between sled's recovery snapshots (0: only when serve starts).
+    /// Events stored between sled's recovery snapshots (0: only when serve starts; fjall needs none).
     ///
     /// sled writes its snapshot only when it opens a store, and an open replays its log
     /// since the last one: a store written for months without a restart takes minutes
@@ -380,12 +387,14 @@ pub struct ReportArgs {
     )]
     pub data_dir: PathBuf,
     #[command(flatten)]
+    pub engine: super::engine::EngineArg,
+    #[command(flatten)]
     pub reference: ReferenceArg,
 }
 
 #[derive(clap::Args)]
 pub struct RebuildArgs {
-    /// Directory of the sled store to rebuild (`serve` must be stopped).
+    /// Directory of the store to rebuild (`serve` must be stopped).
     #[arg(
         long,
         env = "TRACKER_DATA_DIR",
@@ -393,6 +402,8 @@ pub struct RebuildArgs {
         help_heading = "Storage"
     )]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArg,
     #[command(flatten)]
     pub reference: ReferenceArg,
     /// Keep only these LPAs' events (e.g. dudley,walsall) and drop the others' from this
@@ -403,8 +414,28 @@ pub struct RebuildArgs {
 }
 
 #[derive(clap::Args)]
+pub struct ConvertArgs {
+    /// The data directory to copy (stop `serve` on it first). Only read, never changed.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The new data directory: must not exist.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// The engine of the new data directory.
+    #[arg(
+        long,
+        value_name = "sled|fjall",
+        value_parser = super::engine::parse_engine
+    )]
+    pub engine: abstraction_tracker::store::EngineKind,
+    /// The reference data the figures are checked with (as `serve` runs with).
+    #[command(flatten)]
+    pub reference: ReferenceArg,
+}
+
+#[derive(clap::Args)]
 pub struct ExportArgs {
-    /// Directory of the sled store to export (`serve` must be stopped).
+    /// Directory of the store to export (`serve` must be stopped).
     #[arg(
         long,
         env = "TRACKER_DATA_DIR",
@@ -412,6 +443,8 @@ pub struct ExportArgs {
         help_heading = "Storage"
     )]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArg,
     /// Output file; standard output when absent.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

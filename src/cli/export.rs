@@ -6,7 +6,7 @@ use abstraction_tracker::tools::export;
 use anyhow::Context as _;
 
 pub fn run(a: ExportArgs) -> anyhow::Result<()> {
-    let store = Store::open_existing(&a.data_dir)?;
+    let store = Store::open_existing_with(&a.data_dir, a.engine.engine)?;
     let pb = super::bar(store.log_len()?, "exporting");
     let n = match &a.output {
         Some(p) => {

@@ -4,6 +4,8 @@
 
 mod args;
 mod client;
+mod convert;
+mod engine;
 mod export;
 mod probe;
 mod publish;
@@ -73,6 +75,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Report(a) => report::run(a),
         Command::Rebuild(a) => rebuild::run(a),
         Command::Export(a) => export::run(a),
+        Command::Convert(a) => convert::run(a),
         Command::Probe(a) => probe::run(a),
     }
 }

@@ -6,7 +6,7 @@ use abstraction_tracker::store::Store;
 use abstraction_tracker::wire::decode::Validator;
 
 pub fn run(a: RebuildArgs) -> anyhow::Result<()> {
-    let store = Store::open_existing(&a.data_dir)?;
+    let store = Store::open_existing_with(&a.data_dir, a.engine.engine)?;
     let reference = a.reference.load()?;
     if let Some(list) = &a.lpas {
         let keep = super::args::parse_lpas(list, &reference)?;

@@ -25,7 +25,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
         }
         None => {
             let reference = a.reference.load()?;
-            let store = Store::open_existing(&a.data_dir)?;
+            let store = Store::open_existing_with(&a.data_dir, a.engine.engine)?;
             store.check_rules(&Rules::from(&reference.limits))?;
             let as_of = Clock::from_as_of(a.as_of).day();
             // A partitioned projector's store holds its own LPAs only; the others are

@@ -17,6 +17,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         nats_url: a.nats.nats_url,
         nats_auth: a.nats.auth,
         data_dir: a.data_dir,
+        engine: a.engine.engine,
         recover: a.recover,
         reference,
         ingest: IngestConfig {

@@ -128,7 +128,7 @@ fn fold_part(
         }
         entity.push(env);
         n += 1;
-        if n % STEP == 0 {
+        if n.is_multiple_of(STEP) {
             progress(STEP);
         }
     }

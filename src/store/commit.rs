@@ -1,5 +1,5 @@
-//! [`Commit`]: one batch of changes, read back through an overlay and applied to sled
-//! atomically, so a batch's log entries, id index, read models and checkpoint become
+//! [`Commit`]: one batch of changes, read back through an overlay and applied to the
+//! engine atomically, so a batch's log entries, id index, read models and checkpoint become
 //! durable together or not at all.
 
 use super::kv::{decode_u64, Kv, KvResult};
@@ -21,14 +21,14 @@ impl Kv for Commit {
         if keys::family_of(key) == keys::Family::Id && !self.store.filters().id_maybe_stored(key) {
             return Ok(None);
         }
-        Ok(self.store.db().get(key)?.map(|v| v.to_vec()))
+        Ok(self.store.get(key)?.map(|v| v.to_vec()))
     }
     fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
         let mut found: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let skip_sled = keys::family_of(prefix) == keys::Family::Log
+        let skip_engine = keys::family_of(prefix) == keys::Family::Log
             && !self.store.filters().entity_maybe_stored(prefix);
-        if !skip_sled {
-            for kv in self.store.db().scan_prefix(prefix) {
+        if !skip_engine {
+            for kv in self.store.scan(prefix) {
                 let (k, v) = kv?;
                 found.insert(k.to_vec(), Some(v.to_vec()));
             }
@@ -92,17 +92,7 @@ impl Commit {
                 filters.add_written(k);
             }
         }
-        let mut batch = sled::Batch::default();
-        for (k, v) in self.overlay {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        self.store.db().apply_batch(batch)?;
-        if durable {
-            self.store.db().flush()?;
-        }
-        Ok(())
+        let batch = self.overlay.into_iter().collect();
+        self.store.engine.write(batch, durable)
     }
 }

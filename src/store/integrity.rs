@@ -1,13 +1,14 @@
 //! The check `serve` makes at start that the store is intact: a crash of the machine
-//! (not of the process, which sled survives) can leave sled's files truncated or
-//! corrupt, and sled then either refuses to open them or opens them and reads
-//! errors or less than was written.
+//! (not of the process, which both engines survive) can leave an engine's files
+//! truncated or corrupt, and the engine then either refuses to open them or opens them
+//! and reads errors or less than was written. Engine-agnostic: what each engine calls
+//! damage is its adapter's to say (`engine/sled.rs`, `engine/fjall.rs`).
 //!
 //! What is checked at every start (cheap enough even on 10M events):
 //!
-//! - sled's open itself: a panic (what a lost tail of its `db` file gives, tried on a
-//!   store written by the tracker and SIGKILLed: truncated at a segment boundary or
-//!   not, or a segment zeroed), or an error other than the lock ([`is_damage`]);
+//! - the engine's open itself: a panic (what sled gives for a lost tail of its `db`
+//!   file, tried on a store written by the tracker and SIGKILLed: truncated at a
+//!   segment boundary or not, or a segment zeroed), or an error its adapter calls damage;
 //! - every counter and checkpoint (`m/…`) is 8 bytes;
 //! - every derived key reads back from sled, and every LPA-month model (what the API,
 //!   metrics and report show first) decodes: they are few beside the log (per LPA and
@@ -36,68 +37,6 @@ use super::keys::{self, DERIVED_PREFIXES, ID_PREFIX, LOG_PREFIX};
 use super::kv::{decode_json, decode_u64};
 use super::{Store, StoreError};
 use crate::domain::readmodel::LpaMonth;
-use std::sync::{Arc, Mutex};
-
-/// `config.open()`, with a panic of sled's caught as its message: sled 0.34 panics
-/// ("tried to serialize Uninitialized") when its recovery finds pages that its log no
-/// longer holds, as after the tail of its `db` file was lost or zeroed. That panic is
-/// not printed, since the caller reports it in one line; one on another thread
-/// meanwhile still is.
-pub(super) fn open_catching_panics(
-    config: &sled::Config,
-) -> Result<sled::Result<sled::Db>, String> {
-    static SWAPPING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = SWAPPING.lock().unwrap_or_else(|e| e.into_inner());
-    let opener = std::thread::current().id();
-    let previous = Arc::new(std::panic::take_hook());
-    let caught: Arc<Mutex<String>> = Arc::default();
-    {
-        let (previous, caught) = (previous.clone(), caught.clone());
-        std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current().id() != opener {
-                return previous(info);
-            }
-            let payload = info.payload();
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
-            *caught.lock().unwrap_or_else(|e| e.into_inner()) = what;
-        }));
-    }
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
-    drop(std::panic::take_hook());
-    match Arc::try_unwrap(previous) {
-        Ok(hook) => std::panic::set_hook(hook),
-        Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
-    }
-    result.map_err(|_| caught.lock().unwrap_or_else(|e| e.into_inner()).clone())
-}
-
-/// What a damage error of sled's says, without its empty backtrace.
-pub(super) fn describe(e: &sled::Error) -> String {
-    match e {
-        sled::Error::Corruption { at: Some(at), .. } => {
-            format!("sled found corrupt data at {at:?}")
-        }
-        sled::Error::Corruption { .. } => "sled found corrupt data".into(),
-        other => format!("sled: {other}"),
-    }
-}
-
-/// Whether a sled error on opening or reading is damage to its files rather than the
-/// environment (the lock, permissions, a full disk).
-pub(super) fn is_damage(e: &sled::Error) -> bool {
-    match e {
-        sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => true,
-        sled::Error::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
-        ),
-        _ => false,
-    }
-}
 
 impl Store {
     /// The damage a crash of the machine leaves: `StoreError::Damaged` naming what
@@ -114,13 +53,16 @@ impl Store {
             detail,
         };
         let as_damage = |e: StoreError| match e {
-            StoreError::Sled(s) if is_damage(&s) => damaged(describe(&s)),
+            StoreError::Engine {
+                damage: true,
+                detail,
+            } => damaged(detail),
             StoreError::Corrupt(what) => damaged(what),
             other => other,
         };
         let log_len = self.log_len().map_err(as_damage)?;
-        for kv in self.db().scan_prefix(keys::checkpoint_key("")) {
-            let (k, v) = kv.map_err(StoreError::from).map_err(as_damage)?;
+        for kv in self.scan(&keys::checkpoint_key("")) {
+            let (k, v) = kv.map_err(as_damage)?;
             decode_u64(&k, &v).map_err(as_damage)?;
         }
         // Officer counts are most of a big store's derived keys (10,000 staff x every
@@ -129,16 +71,16 @@ impl Store {
             .into_iter()
             .filter(|p| *p != keys::OFFICER_FAMILY)
         {
-            for kv in self.db().scan_prefix(p) {
-                let (k, v) = kv.map_err(StoreError::from).map_err(as_damage)?;
+            for kv in self.scan(p) {
+                let (k, v) = kv.map_err(as_damage)?;
                 if p == keys::lpa_months_prefix() {
                     decode_json::<LpaMonth>(&k, &v).map_err(as_damage)?;
                 }
             }
         }
         let first = |prefix: &[u8]| {
-            let k = self.db().scan_prefix(prefix).keys().next().transpose();
-            k.map_err(StoreError::from).map_err(as_damage)
+            let k = self.scan(prefix).next().transpose();
+            k.map(|kv| kv.map(|(k, _)| k)).map_err(as_damage)
         };
         let (log, ids) = (first(LOG_PREFIX)?, first(ID_PREFIX)?);
         if (log_len > 0) != (log.is_some() && ids.is_some()) {
@@ -216,8 +158,8 @@ impl Store {
         };
         const CHUNK: usize = 10_000;
         let mut tally = Tally::default();
-        for k in self.db().scan_prefix(ID_PREFIX).keys() {
-            let k = k?;
+        for kv in self.scan(ID_PREFIX) {
+            let (k, _) = kv?;
             tally.ids += 1;
             tally.id_digest = tally.id_digest.wrapping_add(id_hash(&k[ID_PREFIX.len()..]));
             chunk.push(k.to_vec());
@@ -228,8 +170,8 @@ impl Store {
         }
         add(&mut chunk, true);
         let mut last: Vec<u8> = Vec::new();
-        for k in self.db().scan_prefix(LOG_PREFIX).keys() {
-            let k = k?;
+        for kv in self.scan(LOG_PREFIX) {
+            let (k, _) = kv?;
             tally.log += 1;
             if (tally.ids + tally.log) % CHUNK as u64 == 0 {
                 progress(tally.ids + tally.log, total);
@@ -255,6 +197,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::engine::each_engine;
+    use crate::store::EngineKind;
+
+    each_engine!(
+        a_fresh_store_is_intact_and_torn_meta_is_damage_naming_what_to_run,
+        after_an_unclean_stop_the_log_and_index_must_hold_the_count_of_the_same_ids,
+        a_clean_stop_is_trusted_without_the_scan_once,
+    );
 
     fn damage_of(store: &Store) -> String {
         match store.check_intact() {
@@ -263,25 +213,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_fresh_store_is_intact_and_torn_meta_is_damage_naming_what_to_run() {
+    fn a_fresh_store_is_intact_and_torn_meta_is_damage_naming_what_to_run(engine: EngineKind) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), Some(engine)).unwrap();
         store.check_intact().unwrap();
 
-        store
-            .db()
-            .insert(keys::META_LOG_LEN, 5u64.to_be_bytes().to_vec())
-            .unwrap();
+        store.put(keys::META_LOG_LEN, &5u64.to_be_bytes()).unwrap();
         let e = damage_of(&store);
         assert!(e.contains("says 5 events; the log holds none"), "{e}");
         assert!(e.contains("`abstraction-tracker serve --recover`"), "{e}");
 
-        store.db().remove(keys::META_LOG_LEN).unwrap();
-        store
-            .db()
-            .insert(keys::checkpoint_key("c"), b"abc".to_vec())
-            .unwrap();
+        store.remove(keys::META_LOG_LEN).unwrap();
+        store.put(&keys::checkpoint_key("c"), b"abc").unwrap();
         let e = damage_of(&store);
         assert!(e.contains("m/checkpoint/c holds 3 bytes"), "{e}");
     }
@@ -290,21 +233,21 @@ mod tests {
     fn put_events(store: &Store, log: &[&str], ids: &[&str], log_len: u64) {
         for id in log {
             let k = format!("l/dudley/s/S-{id}/{id}");
-            store.db().insert(k.as_bytes(), b"{}".to_vec()).unwrap();
+            store.put(k.as_bytes(), b"{}").unwrap();
         }
         for id in ids {
-            store.db().insert(keys::id_key(id), b"".to_vec()).unwrap();
+            store.put(&keys::id_key(id), b"").unwrap();
         }
         store
-            .db()
-            .insert(keys::META_LOG_LEN, log_len.to_be_bytes().to_vec())
+            .put(keys::META_LOG_LEN, &log_len.to_be_bytes())
             .unwrap();
     }
 
-    #[test]
-    fn after_an_unclean_stop_the_log_and_index_must_hold_the_count_of_the_same_ids() {
+    fn after_an_unclean_stop_the_log_and_index_must_hold_the_count_of_the_same_ids(
+        engine: EngineKind,
+    ) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), Some(engine)).unwrap();
         put_events(&store, &["e1", "e2", "e3"], &["e1", "e2", "e3"], 3);
         store.check_intact().unwrap();
         assert!(
@@ -321,7 +264,7 @@ mod tests {
         );
 
         // As many ids as events, but one logged event lost its index key to another's.
-        store.db().remove(keys::id_key("e4")).unwrap();
+        store.remove(&keys::id_key("e4")).unwrap();
         put_events(&store, &[], &["e5"], 4);
         let e = damage_of(&store);
         assert!(
@@ -330,16 +273,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_clean_stop_is_trusted_without_the_scan_once() {
+    fn a_clean_stop_is_trusted_without_the_scan_once(engine: EngineKind) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), Some(engine)).unwrap();
         put_events(&store, &["e1", "e2"], &["e1", "e2"], 2);
         store.check_intact().unwrap();
         assert!(store.save_filters().unwrap());
         // Torn after the clean stop (no write was in flight then, so not by a crash):
         // the saved filters stand for the store as it was stopped.
-        store.db().remove(keys::id_key("e2")).unwrap();
+        store.remove(&keys::id_key("e2")).unwrap();
         store.check_intact().unwrap();
         // They are taken once: the next start scans, and finds it.
         let e = damage_of(&store);

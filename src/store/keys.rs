@@ -47,6 +47,8 @@ pub const META_RULES: &[u8] = b"m/max_interval_ms";
 pub const META_FILTERS: &[u8] = b"m/filters";
 /// The LPAs this store's projector owns (comma-separated codes), as `serve` last ran.
 pub const META_OWNED: &[u8] = b"m/owned";
+/// Meta keys: counters, checkpoints, markers and tallies not derived from the log.
+pub const META_FAMILY: &[u8] = b"m/";
 /// Officer counts: the one derived family that grows with staff x months (most of the
 /// derived keys of a big store), so the start-up check leaves it to the reads.
 pub const OFFICER_FAMILY: &[u8] = b"o/";

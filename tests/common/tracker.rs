@@ -6,6 +6,7 @@ use abstraction_tracker::app::serve::{self, ServeConfig};
 use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::IngestConfig;
+use abstraction_tracker::store::EngineKind;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,15 @@ use std::time::{Duration, Instant};
 /// The tests' "now": the end of April 2024, after every month their events fall in,
 /// so the metric window (the as-of month and the 12 before it) holds them all.
 pub const TEST_AS_OF: &str = "2024-04-30T12:00:00Z";
+
+/// The storage engine tests start the tracker with: `TRACKER_ENGINE` (`sled` or
+/// `fjall`) when set, as `serve` reads it, so a whole test file can run on either
+/// engine (child processes inherit it); else `serve`'s default.
+pub fn test_engine() -> Option<EngineKind> {
+    std::env::var("TRACKER_ENGINE")
+        .ok()
+        .map(|s| s.parse().expect("TRACKER_ENGINE is sled or fjall"))
+}
 
 pub struct Tracker {
     pub base: String,
@@ -39,6 +49,18 @@ impl Tracker {
         reference: Reference,
         ingest: IngestConfig,
     ) -> Tracker {
+        Self::start_on(nats_url, data_dir, reference, ingest, test_engine()).await
+    }
+
+    /// As [`Tracker::start_with`], on the given engine (`None`: the directory's, else
+    /// the default).
+    pub async fn start_on(
+        nats_url: &str,
+        data_dir: &Path,
+        reference: Reference,
+        ingest: IngestConfig,
+        engine: Option<EngineKind>,
+    ) -> Tracker {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -46,6 +68,7 @@ impl Tracker {
             nats_url: nats_url.into(),
             nats_auth: Default::default(),
             data_dir: data_dir.into(),
+            engine,
             recover: false,
             reference,
             ingest,
