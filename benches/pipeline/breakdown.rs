@@ -15,9 +15,9 @@ impl<K: Kv> Kv for Counting<'_, K> {
         *self.gets.borrow_mut().entry(key[0]).or_default() += 1;
         self.inner.get(key)
     }
-    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+    fn scan_prefix_pairs(&self, prefix: &[u8]) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         *self.gets.borrow_mut().entry(prefix[0]).or_default() += 1;
-        self.inner.scan_prefix(prefix)
+        self.inner.scan_prefix_pairs(prefix)
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         let f = self.puts.entry(key[0]).or_default();
@@ -41,8 +41,8 @@ impl<K: Kv> Kv for Recorder<'_, K> {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         self.inner.get(key)
     }
-    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
-        self.inner.scan_prefix(prefix)
+    fn scan_prefix_pairs(&self, prefix: &[u8]) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner.scan_prefix_pairs(prefix)
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.writes.push((key.clone(), Some(value.clone())));

@@ -18,7 +18,22 @@ pub fn month(
     as_of: Day,
 ) -> Result<MonthReport, StoreError> {
     let (inputs, rejected) = inputs(store, reference, month, as_of)?;
-    Ok(month_report(reference, month, &inputs, &rejected))
+    let mut r = month_report(reference, month, &inputs, &rejected);
+    let lpas: Vec<&str> = reference.lpas.iter().map(|l| l.code.as_str()).collect();
+    r.data_quality.unreadable_stored_events = unreadable(store, &lpas)?;
+    Ok(r)
+}
+
+/// Every unreadable logged event of `lpas` (see [`crate::domain::reject::Unreadable`]).
+fn unreadable(
+    store: &Store,
+    lpas: &[&str],
+) -> Result<Vec<crate::domain::reject::Unreadable>, StoreError> {
+    let mut out = Vec::new();
+    for lpa in lpas {
+        out.extend(store.unreadable(lpa)?);
+    }
+    Ok(out)
 }
 
 /// The report of a projector that owns `owned`: those LPAs from this store, the others
@@ -36,7 +51,10 @@ pub fn force_month(
         .map(|lpa| lpa_inputs(store, lpa, month, Some(as_of)))
         .collect::<Result<Vec<_>, _>>()?;
     let rejected = store.rejected_counts(month)?;
-    Ok(force_report(reference, month, &local, remote, &rejected))
+    let mut r = force_report(reference, month, &local, remote, &rejected);
+    let lpas: Vec<&str> = owned.iter().map(String::as_str).collect();
+    r.data_quality.unreadable_stored_events = unreadable(store, &lpas)?;
+    Ok(r)
 }
 
 /// The store reads behind a month's report: per-LPA inputs and rejection tallies.

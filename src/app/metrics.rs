@@ -203,6 +203,7 @@ struct Families {
     open: GaugeVec,
     store_size: GaugeVec,
     stored_events: GaugeVec,
+    unreadable: GaugeVec,
     to_date: GaugeVec,
     forecast: GaugeVec,
     budget_spent: GaugeVec,
@@ -247,6 +248,11 @@ impl Families {
                 "Events in the append-only event log.",
                 &[],
             ),
+            unreadable: gauge(
+                "abstraction_tracker_unreadable_stored_events",
+                "Logged events that no longer decode (a bug or a damaged disk): their entities are folded without them. Anything above 0 needs a fix and a rebuild; see docs/runbook.md.",
+                &["lpa"],
+            ),
             to_date: gauge(
                 "neighbourhood_abstraction_ratio_to_date",
                 "The as-of month only: counted abstracted over rostered time from the 1st to the start of the as-of day.",
@@ -272,7 +278,7 @@ impl Families {
     }
 
     /// In exposition order.
-    fn all(&self) -> [&GaugeVec; 11] {
+    fn all(&self) -> [&GaugeVec; 12] {
         [
             &self.rostered,
             &self.abstracted,
@@ -285,6 +291,7 @@ impl Families {
             &self.open,
             &self.store_size,
             &self.stored_events,
+            &self.unreadable,
         ]
     }
 }
@@ -309,6 +316,9 @@ impl ReadModelCollector {
             f.open
                 .with_label_values(&[&l.code])
                 .set(self.store.open_now(&l.code)? as f64);
+            f.unreadable
+                .with_label_values(&[&l.code])
+                .set(self.store.unreadable(&l.code)?.len() as f64);
             for m in &window {
                 let month = m.to_string();
                 let lm = self.store.lpa_month(&l.code, *m)?;

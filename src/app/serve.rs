@@ -368,6 +368,12 @@ fn open_checked(dir: &Path, engine: Option<EngineKind>, recover: bool) -> anyhow
     };
     let opened = Store::open_with(dir, engine);
     let damage = match opened.and_then(|s| s.check_intact_with(progress).map(|()| s)) {
+        // Unreadable logged events are damage too, for --recover: the stream has them whole.
+        Ok(store) if recover && store.unreadable_marks()? > 0 => {
+            let n = store.unreadable_marks()?;
+            drop(store);
+            format!("{n} logged event(s) no longer decode")
+        }
         Ok(store) => {
             if recover {
                 info!(dir = %dir.display(), "--recover: the store is intact, nothing to recover");

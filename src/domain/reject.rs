@@ -94,6 +94,23 @@ impl Rejection {
     }
 }
 
+/// A logged event that no longer decodes: a future bug or a damaged disk, since the door
+/// accepts only what the store's reader reads (`wire::decode`). Its entity is folded
+/// without it, so the rest keeps counting; it is named in the data-quality section and
+/// by a metric until a `rebuild` with a reader that decodes it (or `serve --recover`,
+/// which re-reads the stream) clears it. Aggregates only: no officer id, no free text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Unreadable {
+    pub lpa: String,
+    /// `shift` or `abstraction`.
+    pub entity_kind: String,
+    pub entity_id: String,
+    /// From the log key, so known even when the bytes are not.
+    pub event_id: String,
+    /// Why it does not decode (the reader's error, with no event content).
+    pub why: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

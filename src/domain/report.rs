@@ -204,6 +204,9 @@ pub struct DataQuality {
     /// `limits.max_interval_hours` (counted in no hours), by LPA code; LPAs with none
     /// are left out.
     pub implausible_interval: BTreeMap<String, i64>,
+    /// Logged events of this projector's LPAs that no longer decode, whatever their
+    /// month: their entities are counted without them (normally empty).
+    pub unreadable_stored_events: Vec<crate::domain::reject::Unreadable>,
 }
 
 impl LpaReport {

@@ -406,6 +406,15 @@ impl Ingestor {
         };
         if stats.last_sequence > checkpoint {
             let touched = projector.touched_lpa_months();
+            for u in projector.unreadable() {
+                tracing::error!(
+                    lpa = %u.lpa,
+                    entity = %format!("{} {}", u.entity_kind, u.entity_id),
+                    event_id = %u.event_id,
+                    why = %u.why,
+                    "a stored event does not decode: its entity's figures are held as they were and ingestion carries on; fix the cause, then `rebuild` (or `serve --recover` to re-read the stream); see docs/runbook.md"
+                );
+            }
             projector.write(&mut commit);
             commit.set_checkpoint(&self.config.consumer, stats.last_sequence);
             tokio::task::spawn_blocking(move || commit.commit(true))

@@ -9,7 +9,8 @@
 use crate::domain::event::Envelope;
 use crate::domain::fold::{entity_of, EntityId, EntityState, Rules};
 use crate::domain::readmodel::{Delta, ReadModels};
-use crate::store::{Kv, KvResult, StoreError};
+use crate::domain::reject::{Rejection, Unreadable};
+use crate::store::{Kv, KvResult};
 use crate::wire::decode::{decode_stored, same_content};
 use std::collections::hash_map::{Entry, HashMap};
 
@@ -32,15 +33,44 @@ pub fn ingest(kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome>
     Ok(outcome)
 }
 
-/// The decoded events of one entity, as stored.
-pub fn stored_events(kv: &impl Kv, lpa: &str, id: &EntityId) -> KvResult<Vec<Envelope>> {
-    kv.entity_events(lpa, id)?
-        .iter()
-        .map(|raw| {
-            decode_stored(raw)
-                .map_err(|r| StoreError::Corrupt(format!("a stored event does not decode: {r}")))
-        })
-        .collect()
+/// The decoded events of one entity, as stored, and those that no longer decode.
+///
+/// An unreadable event does not stop ingestion for every LPA: the door accepts only what
+/// [`decode_stored`] reads, so one can only come from a future bug or a damaged disk. It
+/// is marked ([`Unreadable`]) where the data-quality section and a metric show it; live
+/// ingestion holds its entity's figures as they were, and `rebuild` folds the entity
+/// from its readable events, until the cause is fixed and the store rebuilt (or
+/// `serve --recover` re-reads the stream).
+pub fn stored_events(
+    kv: &impl Kv,
+    lpa: &str,
+    id: &EntityId,
+) -> KvResult<(Vec<Envelope>, Vec<Unreadable>)> {
+    let mut events = Vec::new();
+    let mut unreadable = Vec::new();
+    for (event_id, raw) in kv.entity_events_with_ids(lpa, id)? {
+        match decode_stored(&raw) {
+            Ok(env) => events.push(env),
+            Err(r) => unreadable.push(unreadable_of(lpa, id, event_id, &r)),
+        }
+    }
+    Ok((events, unreadable))
+}
+
+/// The mark of a logged event of `id` that `decode_stored` refused with `why`.
+pub fn unreadable_of(lpa: &str, id: &EntityId, event_id: String, why: &Rejection) -> Unreadable {
+    let (kind, entity_id) = match id {
+        EntityId::Shift(s) => ("shift", s),
+        EntityId::Abstraction(a) => ("abstraction", a),
+    };
+    Unreadable {
+        lpa: lpa.to_owned(),
+        entity_kind: kind.to_owned(),
+        entity_id: entity_id.clone(),
+        event_id,
+        // The code and the reader's words, which name a field or position, not a value.
+        why: why.to_string(),
+    }
 }
 
 /// Applies many events over a [`Kv`], holding the entity states and read models it
@@ -54,6 +84,10 @@ pub struct Projector {
     models: ReadModels,
     log_len: Option<u64>,
     rules: Rules,
+    /// Logged events this batch found unreadable (written as marks with the batch).
+    unreadable: Vec<Unreadable>,
+    /// The entities those belong to: their figures are held (see [`Projector::ingest`]).
+    damaged: std::collections::HashSet<(String, EntityId)>,
 }
 
 impl Projector {
@@ -82,7 +116,16 @@ impl Projector {
         // Fold before logging: the entity's earlier events are read from the log.
         let rules = self.rules;
         let delta = self.entity(kv, env)?.step(env, &rules);
-        self.apply(kv, delta)?;
+        // An entity with an unreadable logged event keeps the figures it last had: what
+        // the read models hold for it came from that event, and the change cannot be
+        // computed without it. The event is still logged, so a rebuild after the repair
+        // counts it.
+        if !self
+            .damaged
+            .contains(&(env.lpa.clone(), entity_of(&env.event)))
+        {
+            self.apply(kv, delta)?;
+        }
         kv.append_event(env, raw);
         self.log_len = Some(len + 1);
         Ok(Outcome::Applied)
@@ -99,7 +142,11 @@ impl Projector {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => {
                     let (lpa, id) = e.key();
-                    let prior = stored_events(kv, lpa, id)?;
+                    let (prior, unreadable) = stored_events(kv, lpa, id)?;
+                    if !unreadable.is_empty() {
+                        self.damaged.insert(e.key().clone());
+                        self.unreadable.extend(unreadable);
+                    }
                     let state = EntityState::from_events(id, &prior);
                     e.insert(state)
                 }
@@ -147,9 +194,17 @@ impl Projector {
             .collect()
     }
 
-    /// Writes the event count and every touched read model (the store deletes empty
-    /// ones, so the stored bytes are canonical).
+    /// The logged events this batch found unreadable and left out of their entities' folds.
+    pub fn unreadable(&self) -> &[Unreadable] {
+        &self.unreadable
+    }
+
+    /// Writes the event count, every touched read model (the store deletes empty
+    /// ones, so the stored bytes are canonical) and the marks of unreadable events.
     pub fn write(self, kv: &mut impl Kv) {
+        for u in &self.unreadable {
+            kv.mark_unreadable(u);
+        }
         if let Some(n) = self.log_len {
             kv.set_log_len(n);
         }

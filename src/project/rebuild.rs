@@ -11,10 +11,13 @@
 //! store [`Commit`](crate::store::Commit).
 
 use crate::domain::event::Envelope;
-use crate::domain::fold::{entity_of, EntityKind, EntityState, Rules};
+use crate::domain::fold::{entity_of, EntityId, EntityKind, EntityState, Rules};
 use crate::domain::readmodel::Delta;
+use crate::domain::reject::Unreadable;
+use crate::project::projector::unreadable_of;
 use crate::project::projector::Projector;
-use crate::store::{Store, StoreError};
+use crate::store::keys;
+use crate::store::{Kv, Store, StoreError};
 use crate::wire::decode::{decode_stored, Validator};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -53,6 +56,7 @@ pub fn rebuild(
         .collect();
     let queue = Mutex::new(units);
     let folded: Mutex<HashMap<String, Delta>> = Mutex::default();
+    let marks: Mutex<Vec<Unreadable>> = Mutex::default();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -65,8 +69,9 @@ pub fn rebuild(
                         let Some((lpa, kind)) = queue.lock().expect("queue").pop_front() else {
                             break;
                         };
-                        let (delta, k) = fold_part(store, &lpa, kind, &rules, &progress)?;
+                        let (delta, k, bad) = fold_part(store, &lpa, kind, &rules, &progress)?;
                         n += k;
+                        marks.lock().expect("marks").extend(bad);
                         match folded.lock().expect("results").entry(lpa) {
                             Entry::Occupied(mut e) => e.get_mut().apply(delta),
                             Entry::Vacant(e) => {
@@ -91,6 +96,16 @@ pub fn rebuild(
         projector.write(&mut commit);
         commit.commit(false)?;
     }
+    let marks = marks.into_inner().expect("marks");
+    if !marks.is_empty() {
+        let mut commit = store.begin();
+        for u in &marks {
+            tracing::error!(lpa = %u.lpa, entity = %format!("{} {}", u.entity_kind, u.entity_id), event_id = %u.event_id, why = %u.why,
+                "a stored event does not decode: its entity is rebuilt without it (see docs/runbook.md, \"An unreadable stored event\")");
+            commit.mark_unreadable(u);
+        }
+        commit.commit(false)?;
+    }
     store.finish_rebuild(&rules)?;
     Ok(total)
 }
@@ -102,8 +117,9 @@ fn fold_part(
     kind: EntityKind,
     rules: &Rules,
     progress: &impl Fn(u64),
-) -> Result<(Delta, u64), RebuildError> {
+) -> Result<(Delta, u64, Vec<Unreadable>), RebuildError> {
     let mut delta = Delta::default();
+    let mut unreadable = Vec::new();
     // The events of the entity being read (an entity's keys are consecutive).
     let mut entity: Vec<Envelope> = Vec::new();
     let add = |delta: &mut Delta, events: &mut Vec<Envelope>| {
@@ -116,10 +132,24 @@ fn fold_part(
     let mut n = 0u64;
     for entry in store.log_of(lpa, kind) {
         let (key, raw) = entry?;
-        let env = decode_stored(&raw).map_err(|r| RebuildError::Invalid {
-            key,
-            reason: r.to_string(),
-        })?;
+        let env = match decode_stored(&raw) {
+            Ok(env) => env,
+            Err(r) => {
+                // Left out of its entity's fold and marked, as live ingestion does.
+                let (kind, id, event_id) =
+                    keys::parse_log_key(key.as_bytes()).ok_or_else(|| RebuildError::Invalid {
+                        key: key.clone(),
+                        reason: r.to_string(),
+                    })?;
+                let id = match kind {
+                    EntityKind::Shift => EntityId::Shift(id.to_owned()),
+                    EntityKind::Abstraction => EntityId::Abstraction(id.to_owned()),
+                };
+                unreadable.push(unreadable_of(lpa, &id, event_id.to_owned(), &r));
+                n += 1;
+                continue;
+            }
+        };
         if entity
             .first()
             .is_some_and(|first| entity_of(&first.event) != entity_of(&env.event))
@@ -134,5 +164,5 @@ fn fold_part(
     }
     add(&mut delta, &mut entity);
     progress(n % STEP);
-    Ok((delta, n))
+    Ok((delta, n, unreadable))
 }

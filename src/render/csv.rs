@@ -68,6 +68,10 @@ pub fn render(rep: &MonthReport) -> String {
     for (lpa, n) in &rep.data_quality.implausible_interval {
         row("", "Force", "implausible_interval", lpa, n.to_string());
     }
+    for u in &rep.data_quality.unreadable_stored_events {
+        let key = format!("{}/{}/{}", u.entity_kind, u.entity_id, u.event_id);
+        row(&u.lpa, "", "unreadable_stored_event", &key, "1".into());
+    }
     for l in rep.missing() {
         row(&l.lpa, &l.name, "source", "", "missing".into());
     }

@@ -424,6 +424,25 @@ fn data_quality(s: &mut String, rep: &MonthReport) {
             &implausible,
         );
     }
+    if !dq.unreadable_stored_events.is_empty() {
+        s.push_str("</div><div>");
+        let unreadable: Vec<(String, String)> = dq
+            .unreadable_stored_events
+            .iter()
+            .map(|u| {
+                (
+                    esc(&format!("{} {} ({})", u.entity_kind, u.entity_id, u.lpa)),
+                    esc(&u.event_id),
+                )
+            })
+            .collect();
+        small_table(
+            s,
+            "Unreadable stored events: these shifts and abstractions keep the figures they had until the store is repaired",
+            ("Shift or abstraction", "Event"),
+            &unreadable,
+        );
+    }
     s.push_str("</div></div></section>\n");
 }
 

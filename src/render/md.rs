@@ -178,6 +178,13 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             reference.limits.max_interval_hours
         );
     }
+    for u in &dq.unreadable_stored_events {
+        let _ = writeln!(
+            s,
+            "- Unreadable stored event `{}` of {} `{}` (`{}`): its figures are held as they were until the store is repaired",
+            u.event_id, u.entity_kind, u.entity_id, u.lpa
+        );
+    }
     let _ = writeln!(
         s,
         "\nHours are exact elapsed time split at midnight on the 1st, Europe/London. \

@@ -23,7 +23,7 @@ impl Kv for Commit {
         }
         Ok(self.store.get(key)?.map(|v| v.to_vec()))
     }
-    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+    fn scan_prefix_pairs(&self, prefix: &[u8]) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut found: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         let skip_engine = keys::family_of(prefix) == keys::Family::Log
             && !self.store.filters().entity_maybe_stored(prefix);
@@ -40,7 +40,10 @@ impl Kv for Commit {
         {
             found.insert(k.clone(), v.clone());
         }
-        Ok(found.into_values().flatten().collect())
+        Ok(found
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.overlay.insert(key, Some(value));

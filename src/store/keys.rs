@@ -13,6 +13,7 @@
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |
 //! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaDay`](crate::domain::readmodel::LpaDay) (JSON: rostered ms, abstracted ms by reason, planned and not): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
+//! | `u/<lpa>/<s\|a>/<entity id>/<event_id>` | a logged event that no longer decodes ([`Unreadable`](crate::domain::reject::Unreadable), JSON): its entity is folded without it; derived from the log, so `rebuild` finds them again |
 //! | `m/filters` | the id and entity Bloom filters saved by a clean stop of `serve`, with the event count they cover: the next start takes them in one read instead of scanning every key |
 //! | `m/owned` | the LPA codes `serve --lpas` owns, comma-separated (`report --data-dir` shows the others as missing) |
 //! | `m/max_interval_ms` | the plausible limit the read models were folded by (i64 BE): a changed limit means a rebuild |
@@ -53,7 +54,7 @@ pub const META_FAMILY: &[u8] = b"m/";
 /// derived keys of a big store), so the start-up check leaves it to the reads.
 pub const OFFICER_FAMILY: &[u8] = b"o/";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
-pub const DERIVED_PREFIXES: [&[u8]; 5] = [b"a/", b"n/", b"s/", b"o/", b"d/"];
+pub const DERIVED_PREFIXES: [&[u8]; 6] = [b"a/", b"n/", b"s/", b"o/", b"d/", b"u/"];
 
 /// The families that the store treats apart (its Bloom filters cover these two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,32 @@ pub fn log_after_lpa(lpa: &str) -> Vec<u8> {
 /// Every log key of `lpa`.
 pub fn log_lpa_prefix(lpa: &str) -> Vec<u8> {
     format!("l/{lpa}/").into_bytes()
+}
+
+/// Every mark of an unreadable logged event.
+pub const UNREADABLE_PREFIX: &[u8] = b"u/";
+
+/// `u/<lpa>/<s|a>/<id>/<event_id>`: the mark of an unreadable logged event.
+pub fn unreadable_key(lpa: &str, kind: EntityKind, id: &str, event_id: &str) -> Vec<u8> {
+    format!("u/{lpa}/{}/{id}/{event_id}", kind_letter(kind)).into_bytes()
+}
+
+/// Every unreadable mark of one LPA.
+pub fn unreadable_prefix(lpa: &str) -> Vec<u8> {
+    format!("u/{lpa}/").into_bytes()
+}
+
+/// The entity kind, entity id and event id of a log key.
+pub fn parse_log_key(key: &[u8]) -> Option<(EntityKind, &str, &str)> {
+    let rest = std::str::from_utf8(key.strip_prefix(LOG_PREFIX)?).ok()?;
+    let mut parts = rest.splitn(4, '/');
+    let (_lpa, kind, id, event) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let kind = match kind {
+        "s" => EntityKind::Shift,
+        "a" => EntityKind::Abstraction,
+        _ => return None,
+    };
+    Some((kind, id, event))
 }
 
 pub fn id_key(event_id: &str) -> Vec<u8> {
@@ -232,6 +259,14 @@ mod tests {
         assert_eq!(family_of(&key), Family::Log);
         assert_eq!(family_of(&id_key("e-9")), Family::Id);
         assert_eq!(family_of(META_LOG_LEN), Family::Other);
+        assert_eq!(
+            parse_log_key(&key),
+            Some((EntityKind::Abstraction, "a-1", "e-9"))
+        );
+        let u = unreadable_key("dudley", EntityKind::Abstraction, "a-1", "e-9");
+        assert_eq!(u, b"u/dudley/a/a-1/e-9");
+        assert!(u.starts_with(&unreadable_prefix("dudley")));
+        assert!(DERIVED_PREFIXES.iter().any(|p| u.starts_with(p)));
     }
 
     #[test]

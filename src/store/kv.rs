@@ -9,8 +9,9 @@ use super::keys;
 use super::StoreError;
 use crate::domain::calendar::{Day, Month};
 use crate::domain::event::Envelope;
-use crate::domain::fold::EntityId;
+use crate::domain::fold::{EntityId, EntityKind};
 use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
+use crate::domain::reject::Unreadable;
 use std::collections::BTreeMap;
 
 pub type KvResult<T> = Result<T, StoreError>;
@@ -18,7 +19,13 @@ pub type KvResult<T> = Result<T, StoreError>;
 pub trait Kv {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
     /// Values of every key starting with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>>;
+    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+        Ok(self
+            .scan_prefix_pairs(prefix)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn del(&mut self, key: Vec<u8>);
 
@@ -35,6 +42,39 @@ pub trait Kv {
     /// The raw stored events of one entity, in key order.
     fn entity_events(&self, lpa: &str, id: &EntityId) -> KvResult<Vec<Vec<u8>>> {
         self.scan_prefix(&keys::entity_prefix(lpa, id))
+    }
+
+    /// The raw stored events of one entity with their event ids (from the log keys).
+    fn entity_events_with_ids(&self, lpa: &str, id: &EntityId) -> KvResult<Vec<(String, Vec<u8>)>> {
+        let prefix = keys::entity_prefix(lpa, id);
+        Ok(self
+            .scan_prefix_pairs(&prefix)?
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), v))
+            .collect())
+    }
+
+    /// Keys and values of every key starting with `prefix`, in key order.
+    fn scan_prefix_pairs(&self, prefix: &[u8]) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// Marks a logged event that no longer decodes (its entity is folded without it).
+    fn mark_unreadable(&mut self, u: &Unreadable) {
+        let kind = if u.entity_kind == "shift" {
+            EntityKind::Shift
+        } else {
+            EntityKind::Abstraction
+        };
+        let key = keys::unreadable_key(&u.lpa, kind, &u.entity_id, &u.event_id);
+        self.put(key, serde_json::to_vec(u).expect("plain strings serialise"));
+    }
+
+    /// The unreadable logged events of `lpa`, in key order.
+    fn unreadable(&self, lpa: &str) -> KvResult<Vec<Unreadable>> {
+        let prefix = keys::unreadable_prefix(lpa);
+        self.scan_prefix_pairs(&prefix)?
+            .into_iter()
+            .map(|(k, v)| decode_json(&k, &v))
+            .collect()
     }
 
     /// Appends an event to the log and its id to the index.
@@ -147,11 +187,11 @@ impl Kv for BTreeMap<Vec<u8>, Vec<u8>> {
     fn get(&self, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         Ok(BTreeMap::get(self, key).cloned())
     }
-    fn scan_prefix(&self, prefix: &[u8]) -> KvResult<Vec<Vec<u8>>> {
+    fn scan_prefix_pairs(&self, prefix: &[u8]) -> KvResult<Vec<(Vec<u8>, Vec<u8>)>> {
         Ok(self
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone())
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {

@@ -28,6 +28,7 @@ use crate::domain::calendar::{Day, Month};
 use crate::domain::fold::EntityKind;
 use crate::domain::fold::Rules;
 use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
+use crate::domain::reject::Unreadable;
 use bloom::{FilterState, Filters};
 use engine::{Engine, Entries};
 use keys::{DERIVED_PREFIXES, LOG_PREFIX, META_FORMAT, META_REBUILDING};
@@ -432,6 +433,19 @@ impl Store {
             out.push((keys::last_segment(&k), decode_u64(&k, &v)?));
         }
         Ok(out)
+    }
+
+    /// How many logged events of any LPA no longer decode.
+    pub fn unreadable_marks(&self) -> Result<usize, StoreError> {
+        self.scan(keys::UNREADABLE_PREFIX)
+            .try_fold(0, |n, kv| kv.map(|_| n + 1))
+    }
+
+    /// The logged events of `lpa` that no longer decode (see [`Unreadable`]).
+    pub fn unreadable(&self, lpa: &str) -> Result<Vec<Unreadable>, StoreError> {
+        self.scan(&keys::unreadable_prefix(lpa))
+            .map(|kv| kv.and_then(|(k, v)| decode_json(&k, &v)))
+            .collect()
     }
 
     pub fn log_len(&self) -> Result<u64, StoreError> {
