@@ -1,6 +1,6 @@
 //! Bloom filters of the keys ingest asks "was it stored?" of: event-id index keys and
 //! log entity prefixes. A "no" is certain, so the common case of a new id for a new
-//! entity costs no sled read; a "maybe" goes to sled.
+//! entity costs no engine read; a "maybe" goes to the engine.
 
 use super::keys::{self, Family};
 use fastbloom::BloomFilter;

@@ -18,6 +18,7 @@ each_engine!(
     scans_are_in_key_order_and_end_at_the_prefix,
     a_batch_puts_and_deletes_together_and_is_there_after_a_reopen,
     a_kill_at_any_instant_leaves_every_acknowledged_batch_and_no_torn_one,
+    an_open_store_is_refused_to_a_second_opener_as_in_use,
 );
 
 fn open(dir: &Path, engine: EngineKind) -> Store {
@@ -111,6 +112,21 @@ fn a_batch_puts_and_deletes_together_and_is_there_after_a_reopen(engine: EngineK
     assert_eq!(store.log_len().unwrap(), 1);
     assert_eq!(store.checkpoint("c").unwrap(), 7);
     assert!(store.size_on_disk() > 0);
+}
+
+/// One process per data directory: a second open (here in the same process, as a
+/// second `report --data-dir` process would) is refused as in use, naming `--server`,
+/// and succeeds once the first is dropped.
+fn an_open_store_is_refused_to_a_second_opener_as_in_use(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path(), engine);
+    let err = Store::open_existing(dir.path()).err().unwrap();
+    assert!(
+        matches!(err, super::StoreError::Locked { .. }) && err.to_string().contains("--server"),
+        "{err}"
+    );
+    drop(first);
+    assert_eq!(Store::open_existing(dir.path()).unwrap().engine(), engine);
 }
 
 /// Where the child process of the crash test writes (its presence makes the ignored

@@ -10,7 +10,7 @@
 //!   file, tried on a store written by the tracker and SIGKILLed: truncated at a
 //!   segment boundary or not, or a segment zeroed), or an error its adapter calls damage;
 //! - every counter and checkpoint (`m/…`) is 8 bytes;
-//! - every derived key reads back from sled, and every LPA-month model (what the API,
+//! - every derived key reads back from the engine, and every LPA-month model (what the API,
 //!   metrics and report show first) decodes: they are few beside the log (per LPA and
 //!   month, sector or day; officer counts, most of a big store's derived keys, are left
 //!   to the reads, where a torn one is `Corrupt`);

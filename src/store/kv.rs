@@ -1,7 +1,7 @@
 //! The key-value interface the projector reads and writes through, and the codecs of
 //! stored values (read models as JSON, counters as u64 big-endian).
 //!
-//! A [`Commit`](super::Commit) implements it over sled with an overlay; a `BTreeMap`
+//! A [`Commit`](super::Commit) implements it over the engine with an overlay; a `BTreeMap`
 //! implements it in memory (benches, fuzzing). The provided methods name stored things
 //! by domain values, so callers never handle key bytes.
 

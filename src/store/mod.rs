@@ -197,12 +197,12 @@ impl Store {
     }
 
     /// Loads Bloom filters of the stored event ids and entities, so that the common case
-    /// of ingest, a new id for a new entity, costs no sled read (a miss costs 40-90 µs
+    /// of ingest, a new id for a new entity, costs no engine read (a miss costs 40-90 µs
     /// once the store outgrows sled's cache; see docs/BENCHMARKS.md). Only the ingesting
     /// process needs them. Returns how many ids were loaded.
     ///
     /// Ingest may run meanwhile (`serve` loads them on a thread of their own: minutes for
-    /// millions of events): until they are complete every lookup goes to sled, and
+    /// millions of events): until they are complete every lookup goes to the engine, and
     /// commits add their keys to the filters being built as well. Registering them under
     /// the lock that commits hold until their batch is applied means every key is either
     /// on disk before the scan starts or added by its commit.
@@ -217,7 +217,7 @@ impl Store {
     }
 
     /// Whether the id and entity filters are complete (taken from a clean stop, or
-    /// built by a scan): ingest then reads sled only for a "maybe".
+    /// built by a scan): ingest then reads the engine only for a "maybe".
     pub fn filters_ready(&self) -> bool {
         self.filters().active.is_some()
     }

@@ -138,6 +138,11 @@ impl Engine for FjallEngine {
     }
 
     fn write(&self, batch: Batch, durable: bool) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            // fjall skips an empty batch, durability included: earlier writes must
+            // still be made durable when asked, as sled's flush does.
+            return if durable { self.flush() } else { Ok(()) };
+        }
         let mut b = self.db.batch();
         for (k, v) in batch {
             let ks = self.keyspace(&k);
