@@ -36,6 +36,28 @@ pub struct ServeConfig {
     pub api_token: Option<String>,
     /// What "now" is: the metric window ends at its month.
     pub clock: Clock,
+    /// Periods and limits with defaults that suit a deployment (tests shorten them).
+    pub tuning: Tuning,
+}
+
+/// Periods and limits that rarely need changing: `Tuning::default()` is what `serve`
+/// runs with unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// How often every owned LPA-month is published again to the figures bucket
+    /// (anti-entropy, `bucket::Publisher`).
+    pub republish_every: Duration,
+}
+
+/// `--republish-every`'s default: a stale force-view value lives at most this long.
+pub const REPUBLISH_EVERY: Duration = Duration::from_secs(300);
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            republish_every: REPUBLISH_EVERY,
+        }
+    }
 }
 
 /// Runs until `shutdown` resolves: finishes the batch in hand, flushes, returns.
@@ -190,6 +212,7 @@ pub async fn run(
     let ingest_stop = stopped(stop_rx.clone());
     let (ingest_js, ingest_store, ingest_client) = (js.clone(), store.clone(), client.clone());
     let (ingest_config, lpas_given) = (config.ingest.clone(), config.lpas.is_some());
+    let republish_every = config.tuning.republish_every;
     let publisher_stop = stop_rx.clone();
     let mut ingest_task = tokio::spawn(async move {
         tokio::pin!(ingest_stop);
@@ -244,6 +267,7 @@ pub async fn run(
                 .flat_map(|(c, lpas)| lpas.iter().map(|l| (l.clone(), c.consumer.clone())))
                 .collect(),
             lock: lock.clone(),
+            republish_every,
         };
         // Ingest does not wait for the bucket: figures are the store's first, and a
         // broker that refuses the bucket (permissions) must not stop the events.

@@ -262,6 +262,8 @@ pub struct ServeArgs {
     /// Europe/London month and the 12 before it.
     #[arg(long, env = "TRACKER_AS_OF", value_name = "RFC3339", value_parser = parse_as_of)]
     pub as_of: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    pub tuning: super::tuning::ServeTuning,
 }
 
 #[derive(clap::Args)]

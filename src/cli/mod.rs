@@ -11,6 +11,7 @@ mod rebuild;
 mod report;
 mod serve;
 mod simulate;
+mod tuning;
 
 pub use args::Cli;
 
