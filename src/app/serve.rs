@@ -47,6 +47,8 @@ pub struct Tuning {
     /// How often every owned LPA-month is published again to the figures bucket
     /// (anti-entropy, `bucket::Publisher`).
     pub republish_every: Duration,
+    /// Timeouts and limits that keep slow or greedy HTTP clients from holding it.
+    pub http: http::HttpLimits,
 }
 
 /// `--republish-every`'s default: a stale force-view value lives at most this long.
@@ -56,6 +58,7 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             republish_every: REPUBLISH_EVERY,
+            http: http::HttpLimits::default(),
         }
     }
 }
@@ -204,7 +207,12 @@ pub async fn run(
         view: (owned.len() < config.reference.lpas.len()).then(|| view.clone()),
     };
     info!(addr = %listener.local_addr()?, "HTTP listening");
-    let http_task = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
+    let http_task = tokio::spawn(http::serve_with(
+        listener,
+        state,
+        config.tuning.http.clone(),
+        stopped(stop_rx.clone()),
+    ));
 
     let validator = Arc::new(Validator::new(config.reference.clone()));
     let lock = Arc::new(tokio::sync::Mutex::new(()));

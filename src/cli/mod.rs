@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Publish(a) => publish::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Report(a) => report::run(a),
