@@ -260,6 +260,13 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
+    if s.metrics.disk_full() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store's file system is full: not consuming (see the log)\n",
+        )
+            .into_response();
+    }
     let Some(p) = &s.probe else {
         return (StatusCode::SERVICE_UNAVAILABLE, "not consuming\n").into_response();
     };

@@ -222,6 +222,7 @@ pub async fn run(
     let (ingest_config, lpas_given) = (config.ingest.clone(), config.lpas.is_some());
     let republish_every = config.tuning.republish_every;
     let publisher_stop = stop_rx.clone();
+    let health = metrics.clone();
     let mut ingest_task = tokio::spawn(async move {
         tokio::pin!(ingest_stop);
         // The broker may not be up yet: keep trying to create the streams and bucket.
@@ -328,16 +329,24 @@ pub async fn run(
             let _ = stop_tx.send(true);
             ingest_task.await.context("ingest task panicked")?.map_err(anyhow::Error::from)
         }
-        r = &mut ingest_task => {
+        r = &mut ingest_task => match r.context("ingest task panicked")? {
+            Err(e) if e.is_disk_full() => {
+                wait_for_space(&config.data_dir, &health, &e, &mut shutdown).await
+            }
             // Only a storage failure ends ingestion by itself: stop serving too.
-            r.context("ingest task panicked")?.context("ingestion stopped")
+            r => r.context("ingestion stopped"),
         }
     };
     let _ = stop_tx.send(true);
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), http_task).await {
         warn!(error = %e, "HTTP task ended abnormally");
     }
-    store.flush()?;
+    // After a failure (a full disk, say) the store may refuse the flush too: the
+    // failure is what to report.
+    match store.flush() {
+        Err(e) if result.is_err() => warn!(error = %e, "the store could not flush on the way out"),
+        flushed => flushed?,
+    }
     // Ingest has stopped: the filters cover every stored event, so the next start can
     // take them in one read instead of reading every key (minutes for millions).
     if result.is_ok() {
@@ -371,6 +380,48 @@ pub async fn run(
     }
     let _ = client.drain().await;
     result
+}
+
+/// Free space on the store's file system at which `serve` takes it as back.
+const SPACE_BACK: u64 = 32 << 20;
+
+/// Ingestion stopped because the store's file system is full. Nothing was acknowledged
+/// that is not durable, so the events wait in the stream. sled refuses every write
+/// after its first I/O error, so it cannot carry on in this process: HTTP keeps
+/// serving, `/readyz` answers 503 and `abstraction_tracker_store_disk_full` is 1 until
+/// the file system has [`SPACE_BACK`] free again (or a stop is asked for); then `serve`
+/// exits with status 1, and a restart (systemd's `Restart=on-failure`, a pod's restart)
+/// re-opens the store and carries on from its checkpoint.
+async fn wait_for_space(
+    dir: &Path,
+    metrics: &Metrics,
+    e: &crate::ingest::IngestError,
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<()> {
+    metrics.set_disk_full(true);
+    tracing::error!(
+        dir = %dir.display(),
+        error = %e,
+        "the store's file system is full: ingestion stopped and nothing more is acknowledged (no event is lost: they wait in NEIGHBOURHOOD_EVENTS). Free space on it: serve then exits to be restarted, and carries on"
+    );
+    let available = || fs2::available_space(dir).unwrap_or(0);
+    loop {
+        tokio::select! {
+            _ = shutdown.as_mut() => anyhow::bail!(
+                "ingestion stopped: the store's file system ({}) is full; free space on it and start serve again: it carries on from its checkpoint, nothing lost",
+                dir.display()
+            ),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        if available() >= SPACE_BACK {
+            break;
+        }
+    }
+    warn!(dir = %dir.display(), free_bytes = available(), "space is back on the store's file system: exiting so that a restart re-opens the store");
+    anyhow::bail!(
+        "ingestion stopped because the store's file system ({}) was full; space is back: start serve again (a supervisor's restart does) and it carries on from its checkpoint, nothing lost",
+        dir.display()
+    )
 }
 
 /// Opens the store and checks that it is intact ([`Store::check_intact`]). A damaged
