@@ -478,6 +478,7 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             lpas: None,
             api_token: Some("s3cret-token".into()),
             clock: Clock::AsOf(TEST_AS_OF.parse().unwrap()),
+            tuning: Default::default(),
         },
         listener,
         async move {

@@ -77,9 +77,24 @@ pub fn decode(bytes: &[u8]) -> Option<(LpaReport, u64)> {
     Some((serde_json::from_value(v).ok()?, seq))
 }
 
+/// The `stream_sequence` of a value, whatever else it holds: the compare-and-set rule
+/// needs only that, so a value whose entry no longer decodes (a newer tracker's fields)
+/// but claims a greater sequence is still never overwritten.
+fn sequence_of(bytes: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Seq {
+        stream_sequence: u64,
+    }
+    serde_json::from_slice::<Seq>(bytes)
+        .ok()
+        .map(|s| s.stream_sequence)
+}
+
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
+    /// The bucket now holds our value: written, or already held byte for byte (then
+    /// nothing is written, so a re-publish of unchanged figures costs one read).
     Written,
     /// The bucket holds figures folded further than ours (`stream_sequence` given).
     Newer(u64),
@@ -97,10 +112,13 @@ pub async fn publish(
         let current = kv.entry(key.to_string()).await?;
         let result = match current {
             Some(e) if e.operation == kv::Operation::Put => {
-                if let Some((_, theirs)) = decode(&e.value) {
+                if let Some(theirs) = sequence_of(&e.value) {
                     if theirs > seq {
                         return Ok(Published::Newer(theirs));
                     }
+                }
+                if e.value == value {
+                    return Ok(Published::Written);
                 }
                 kv.update(key, value.clone(), e.revision)
                     .await
@@ -153,6 +171,13 @@ pub async fn read_month(
 /// Publishes what a projector owns: everything at start, then the LPA-months each
 /// durable batch changed (and the 12 months after each, whose trend and
 /// month-on-month figures include it), at most every [`PUBLISH_EVERY`].
+///
+/// The bucket heals. What could not be read or written is kept and tried again at the
+/// next tick, and every owned LPA-month is published again every `republish_every`
+/// (anti-entropy): a value deleted or overwritten by hand, lost with a broker's store,
+/// or left behind by a failure no one saw comes back within that period. Republishing
+/// keeps the compare-and-set rule (a greater `stream_sequence` in the bucket is left
+/// alone) and writes nothing where the bucket already holds the same bytes.
 pub struct Publisher {
     pub store: Store,
     pub reference: Arc<Reference>,
@@ -161,6 +186,8 @@ pub struct Publisher {
     /// The ingest lock: figures and checkpoints are read between batches, so a value
     /// never carries a sequence its figures have not reached.
     pub lock: Arc<tokio::sync::Mutex<()>>,
+    /// The anti-entropy period (`serve --republish-every`).
+    pub republish_every: Duration,
 }
 
 impl Publisher {
@@ -171,18 +198,12 @@ impl Publisher {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let mut dirty: BTreeSet<(String, Month)> = match self.store.months() {
-            Ok(months) => self
-                .consumer_of
-                .keys()
-                .flat_map(|l| months.iter().map(move |m| (l.clone(), *m)))
-                .collect(),
-            Err(e) => {
-                warn!(error = %e, "cannot list the stored months to publish");
-                BTreeSet::new()
-            }
-        };
+        let mut dirty = self.everything();
         let mut tick = tokio::time::interval(PUBLISH_EVERY);
+        let period = self.republish_every.max(PUBLISH_EVERY);
+        let mut anti_entropy =
+            tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut first = true;
         loop {
             tokio::select! {
@@ -191,6 +212,11 @@ impl Publisher {
                     Some(t) => { dirty.extend(t); continue; }
                     None => break,
                 },
+                _ = anti_entropy.tick() => {
+                    debug!(bucket = FIGURES_BUCKET, "re-publishing every owned LPA-month (anti-entropy)");
+                    dirty.extend(self.everything());
+                    continue;
+                }
                 _ = tick.tick() => {}
             }
             if dirty.is_empty() {
@@ -198,7 +224,7 @@ impl Publisher {
             }
             let batch = std::mem::take(&mut dirty);
             let n = batch.len();
-            match self.publish_all(&kv, batch).await {
+            match self.publish_all(&kv, batch.clone()).await {
                 Ok(left) => {
                     if first {
                         info!(
@@ -210,7 +236,11 @@ impl Publisher {
                     }
                     dirty.extend(left);
                 }
-                Err(e) => warn!(error = %e, "cannot read figures to publish; retrying"),
+                Err(e) => {
+                    // Nothing of the batch was published: keep all of it.
+                    warn!(error = %e, lpa_months = n, "cannot read figures to publish; retrying");
+                    dirty.extend(batch);
+                }
             }
         }
         // What the last batches changed, on the way out.
@@ -218,7 +248,24 @@ impl Publisher {
             dirty.extend(t);
         }
         if !dirty.is_empty() {
-            let _ = self.publish_all(&kv, dirty).await;
+            if let Err(e) = self.publish_all(&kv, dirty).await {
+                warn!(error = %e, "cannot publish the last figures on the way out; the next start publishes every owned LPA-month");
+            }
+        }
+    }
+
+    /// Every owned LPA with every stored month.
+    fn everything(&self) -> BTreeSet<(String, Month)> {
+        match self.store.months() {
+            Ok(months) => self
+                .consumer_of
+                .keys()
+                .flat_map(|l| months.iter().map(move |m| (l.clone(), *m)))
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot list the stored months to publish; trying again at the next re-publish");
+                BTreeSet::new()
+            }
         }
     }
 

@@ -1,5 +1,13 @@
 //! The HTTP API: `/metrics`, `/healthz`, `/readyz`, the month API and the report.
 //! Handlers are thin: figures come from `figures`, formatting from `render`.
+//!
+//! Served by hyper directly rather than `axum::serve`, which sets no timer and so
+//! keeps a connection that never finishes its request head open for ever. Here
+//! ([`HttpLimits`]) a connection must send a whole request head within a timeout (idle
+//! keep-alive connections included), a request is answered within another (408), a
+//! body over the limit is refused (413), and /api and /reports answer 503 at once when
+//! too many are in hand, so slow or greedy clients never queue ahead of /metrics and
+//! /readyz, which have no such limit.
 
 use crate::app::metrics::Metrics;
 use crate::domain::calendar::Month;
@@ -46,20 +54,76 @@ pub struct AppState {
     pub view: Option<Arc<ForceView>>,
 }
 
+/// What keeps slow, idle or greedy clients from holding the tracker's HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// A connection must send a whole request head within this long of opening, or of
+    /// its previous answer (so idle keep-alive connections too); otherwise it is closed.
+    pub header_timeout: Duration,
+    /// A request must be answered, its body read included, within this long; 408 else.
+    pub request_timeout: Duration,
+    /// The largest request body taken, in bytes; 413 beyond.
+    pub body_limit: usize,
+    /// Most /api and /reports requests in hand at once; more get 503 at once.
+    pub max_api_requests: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 64 * 1024,
+            max_api_requests: 32,
+        }
+    }
+}
+
+/// The routes with the default [`HttpLimits`].
 pub fn app(state: AppState) -> Router {
+    app_with(state, &HttpLimits::default())
+}
+
+/// The routes, with the request timeout, body limit and API concurrency limit of
+/// `limits` (the header timeout is the connection's: [`serve_with`]).
+pub fn app_with(state: AppState, limits: &HttpLimits) -> Router {
+    // One semaphore for every API route (`GlobalConcurrencyLimitLayer`; the plain layer
+    // would give each route its own), shedding rather than queueing when it is empty.
+    let busy = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |_: tower::BoxError| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(serde_json::json!({ "error": "too many API requests in hand; try again shortly" })),
+                )
+            },
+        ))
+        .layer(tower::load_shed::LoadShedLayer::new())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_api_requests,
+        ));
     let api = Router::new()
         .route("/api/v1/months/{month}", get(month))
         .route("/api/v1/reports/monthly/{month}", get(report))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
-        ));
+        ))
+        .route_layer(busy);
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(api)
         .with_state(state)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            limits.body_limit,
+        ))
 }
 
 async fn require_token(
@@ -91,15 +155,68 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves with the default [`HttpLimits`] until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, state, HttpLimits::default(), shutdown).await
+}
+
+/// Serves HTTP/1.1 until `shutdown` resolves: then stops accepting, closes idle
+/// connections, and lets the requests in hand finish (each within the request timeout).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: HttpLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app_with(state, &limits);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            _ = &mut shutdown => break,
+            // Reap finished connections as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, say: pause rather than spin; the header
+                    // timeout frees them.
+                    tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+    }
+    let _ = stop_tx.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.request_timeout, drained)
         .await
+        .is_err()
+    {
+        tracing::warn!("HTTP requests still in hand at shutdown were cut off");
+    }
+    Ok(())
 }
 
 /// Errors as responses: clients get the reason, never internals.
@@ -143,6 +260,13 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
+    if s.metrics.disk_full() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store's file system is full: not consuming (see the log)\n",
+        )
+            .into_response();
+    }
     let Some(p) = &s.probe else {
         return (StatusCode::SERVICE_UNAVAILABLE, "not consuming\n").into_response();
     };

@@ -39,6 +39,7 @@ pub struct Metrics {
     last_sequence: IntGauge,
     pending: IntGauge,
     filters_loaded: Gauge,
+    disk_full: IntGauge,
     clock: Clock,
 }
 
@@ -123,6 +124,14 @@ impl Metrics {
         registry
             .register(Box::new(filters_loaded.clone()))
             .expect("register");
+        let disk_full = IntGauge::new(
+            "abstraction_tracker_store_disk_full",
+            "1 while ingestion is stopped because the store's file system is full (nothing is acknowledged; serve exits to be restarted once space is back), else 0.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(disk_full.clone()))
+            .expect("register");
         registry.register(Box::new(build_info)).expect("register");
         registry
             .register(Box::new(ReadModelCollector::new(store, reference, clock)))
@@ -141,6 +150,7 @@ impl Metrics {
             last_sequence,
             pending,
             filters_loaded,
+            disk_full,
             clock,
         }
     }
@@ -148,6 +158,16 @@ impl Metrics {
     /// How far `serve` has loaded the id and entity filters (0 to 1).
     pub fn filters_loaded(&self, ratio: f64) {
         self.filters_loaded.set(ratio);
+    }
+
+    /// Says whether ingestion is stopped because the store's file system is full;
+    /// `/readyz` answers 503 while it is.
+    pub fn set_disk_full(&self, full: bool) {
+        self.disk_full.set(full as i64);
+    }
+
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.get() != 0
     }
 
     /// The text exposition format.

@@ -39,6 +39,31 @@ pub struct ServeConfig {
     pub api_token: Option<String>,
     /// What "now" is: the metric window ends at its month.
     pub clock: Clock,
+    /// Periods and limits with defaults that suit a deployment (tests shorten them).
+    pub tuning: Tuning,
+}
+
+/// Periods and limits that rarely need changing: `Tuning::default()` is what `serve`
+/// runs with unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// How often every owned LPA-month is published again to the figures bucket
+    /// (anti-entropy, `bucket::Publisher`).
+    pub republish_every: Duration,
+    /// Timeouts and limits that keep slow or greedy HTTP clients from holding it.
+    pub http: http::HttpLimits,
+}
+
+/// `--republish-every`'s default: a stale force-view value lives at most this long.
+pub const REPUBLISH_EVERY: Duration = Duration::from_secs(300);
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            republish_every: REPUBLISH_EVERY,
+            http: http::HttpLimits::default(),
+        }
+    }
 }
 
 /// Runs until `shutdown` resolves: finishes the batch in hand, flushes, returns.
@@ -185,7 +210,12 @@ pub async fn run(
         view: (owned.len() < config.reference.lpas.len()).then(|| view.clone()),
     };
     info!(addr = %listener.local_addr()?, "HTTP listening");
-    let http_task = tokio::spawn(http::serve(listener, state, stopped(stop_rx.clone())));
+    let http_task = tokio::spawn(http::serve_with(
+        listener,
+        state,
+        config.tuning.http.clone(),
+        stopped(stop_rx.clone()),
+    ));
 
     let validator = Arc::new(Validator::new(config.reference.clone()));
     let lock = Arc::new(tokio::sync::Mutex::new(()));
@@ -193,7 +223,9 @@ pub async fn run(
     let ingest_stop = stopped(stop_rx.clone());
     let (ingest_js, ingest_store, ingest_client) = (js.clone(), store.clone(), client.clone());
     let (ingest_config, lpas_given) = (config.ingest.clone(), config.lpas.is_some());
+    let republish_every = config.tuning.republish_every;
     let publisher_stop = stop_rx.clone();
+    let health = metrics.clone();
     let mut ingest_task = tokio::spawn(async move {
         tokio::pin!(ingest_stop);
         // The broker may not be up yet: keep trying to create the streams and bucket.
@@ -247,6 +279,7 @@ pub async fn run(
                 .flat_map(|(c, lpas)| lpas.iter().map(|l| (l.clone(), c.consumer.clone())))
                 .collect(),
             lock: lock.clone(),
+            republish_every,
         };
         // Ingest does not wait for the bucket: figures are the store's first, and a
         // broker that refuses the bucket (permissions) must not stop the events.
@@ -299,16 +332,24 @@ pub async fn run(
             let _ = stop_tx.send(true);
             ingest_task.await.context("ingest task panicked")?.map_err(anyhow::Error::from)
         }
-        r = &mut ingest_task => {
+        r = &mut ingest_task => match r.context("ingest task panicked")? {
+            Err(e) if e.is_disk_full() => {
+                wait_for_space(&config.data_dir, &health, &e, &mut shutdown).await
+            }
             // Only a storage failure ends ingestion by itself: stop serving too.
-            r.context("ingest task panicked")?.context("ingestion stopped")
+            r => r.context("ingestion stopped"),
         }
     };
     let _ = stop_tx.send(true);
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), http_task).await {
         warn!(error = %e, "HTTP task ended abnormally");
     }
-    store.flush()?;
+    // After a failure (a full disk, say) the store may refuse the flush too: the
+    // failure is what to report.
+    match store.flush() {
+        Err(e) if result.is_err() => warn!(error = %e, "the store could not flush on the way out"),
+        flushed => flushed?,
+    }
     // Ingest has stopped: the filters cover every stored event, so the next start can
     // take them in one read instead of reading every key (minutes for millions).
     if result.is_ok() {
@@ -342,6 +383,48 @@ pub async fn run(
     }
     let _ = client.drain().await;
     result
+}
+
+/// Free space on the store's file system at which `serve` takes it as back.
+const SPACE_BACK: u64 = 32 << 20;
+
+/// Ingestion stopped because the store's file system is full. Nothing was acknowledged
+/// that is not durable, so the events wait in the stream. sled refuses every write
+/// after its first I/O error, so it cannot carry on in this process: HTTP keeps
+/// serving, `/readyz` answers 503 and `abstraction_tracker_store_disk_full` is 1 until
+/// the file system has [`SPACE_BACK`] free again (or a stop is asked for); then `serve`
+/// exits with status 1, and a restart (systemd's `Restart=on-failure`, a pod's restart)
+/// re-opens the store and carries on from its checkpoint.
+async fn wait_for_space(
+    dir: &Path,
+    metrics: &Metrics,
+    e: &crate::ingest::IngestError,
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<()> {
+    metrics.set_disk_full(true);
+    tracing::error!(
+        dir = %dir.display(),
+        error = %e,
+        "the store's file system is full: ingestion stopped and nothing more is acknowledged (no event is lost: they wait in NEIGHBOURHOOD_EVENTS). Free space on it: serve then exits to be restarted, and carries on"
+    );
+    let available = || fs2::available_space(dir).unwrap_or(0);
+    loop {
+        tokio::select! {
+            _ = shutdown.as_mut() => anyhow::bail!(
+                "ingestion stopped: the store's file system ({}) is full; free space on it and start serve again: it carries on from its checkpoint, nothing lost",
+                dir.display()
+            ),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        if available() >= SPACE_BACK {
+            break;
+        }
+    }
+    warn!(dir = %dir.display(), free_bytes = available(), "space is back on the store's file system: exiting so that a restart re-opens the store");
+    anyhow::bail!(
+        "ingestion stopped because the store's file system ({}) was full; space is back: start serve again (a supervisor's restart does) and it carries on from its checkpoint, nothing lost",
+        dir.display()
+    )
 }
 
 /// Opens the store and checks that it is intact ([`Store::check_intact`]). A damaged

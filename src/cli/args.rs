@@ -113,7 +113,7 @@ pub enum Command {
     /// /api/v1/reports/monthly/{YYYY-MM}. Creates the NEIGHBOURHOOD_EVENTS and
     /// NEIGHBOURHOOD_REJECTED streams when missing. SIGTERM or Ctrl-C finishes the batch
     /// in hand, flushes and exits 0.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate an NDJSON file and publish each event to JetStream.
     ///
     /// One event per line; `-` for stdin. Each event goes on
@@ -269,6 +269,8 @@ pub struct ServeArgs {
     /// Europe/London month and the 12 before it.
     #[arg(long, env = "TRACKER_AS_OF", value_name = "RFC3339", value_parser = parse_as_of)]
     pub as_of: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    pub tuning: super::tuning::ServeTuning,
 }
 
 #[derive(clap::Args)]

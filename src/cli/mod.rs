@@ -13,6 +13,7 @@ mod rebuild;
 mod report;
 mod serve;
 mod simulate;
+mod tuning;
 
 pub use args::Cli;
 
@@ -69,7 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(*a),
         Command::Publish(a) => publish::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Report(a) => report::run(a),

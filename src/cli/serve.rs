@@ -31,6 +31,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         lpas,
         api_token: a.api_token,
         clock: Clock::from_as_of(a.as_of),
+        tuning: a.tuning.tuning(),
     };
     let http_addr = a.http_addr;
     super::runtime()?.block_on(async move {

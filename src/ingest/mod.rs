@@ -166,6 +166,31 @@ impl IngestError {
         }
     }
 
+    /// Whether the store failed because its file system is full (ENOSPC). Read from
+    /// the causes' `io::Error`s where the storage engine keeps them, and from the text
+    /// where it does not (sled 0.34's errors have no `source()` and copy the OS error
+    /// into their message), so it holds for any engine behind the store.
+    pub fn is_disk_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
+                    return true;
+                }
+            }
+            let text = e.to_string();
+            if text.contains("StorageFull")
+                || text.contains("No space left on device")
+                || text.contains("os error 28")
+                || text.contains("code: 28,")
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+
     /// A broker error, saying what was being done.
     fn broker<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> IngestError {
         move |e| IngestError::Broker {
@@ -550,6 +575,27 @@ mod tests {
         assert_eq!(
             IngestError::StoreTask("panicked".into()).kind(),
             ErrorKind::Fatal
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_told_from_other_store_failures() {
+        // As sled 0.34 words it: the OS error copied into its own message.
+        let sled_like = IngestError::from(StoreError::Corrupt(
+            r#"IO error: Os { code: 28, kind: StorageFull, message: "No space left on device" }"#
+                .into(),
+        ));
+        assert!(sled_like.is_disk_full());
+        // An io::Error's own text, as an engine that stringifies it words it.
+        let io = std::io::Error::from_raw_os_error(28);
+        assert!(IngestError::StoreTask(io.to_string()).is_disk_full());
+        let chained = IngestError::Broker {
+            what: "x",
+            cause: "y".into(),
+        };
+        assert!(!chained.is_disk_full());
+        assert!(
+            !IngestError::from(StoreError::Corrupt("m/log_len is 3 bytes".into())).is_disk_full()
         );
     }
 }

@@ -61,10 +61,18 @@ impl Tracker {
         ingest: IngestConfig,
         engine: Option<EngineKind>,
     ) -> Tracker {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let config = ServeConfig {
+        Self::start_config(Self::config(nats_url, data_dir, reference, ingest, engine)).await
+    }
+
+    /// What [`Tracker::start_on`] runs with; change fields, then [`Tracker::start_config`].
+    pub fn config(
+        nats_url: &str,
+        data_dir: &Path,
+        reference: Reference,
+        ingest: IngestConfig,
+        engine: Option<EngineKind>,
+    ) -> ServeConfig {
+        ServeConfig {
             nats_url: nats_url.into(),
             nats_auth: Default::default(),
             data_dir: data_dir.into(),
@@ -75,13 +83,22 @@ impl Tracker {
             lpas: None,
             api_token: None,
             clock: Clock::AsOf(TEST_AS_OF.parse().unwrap()),
-        };
+            tuning: Default::default(),
+        }
+    }
+
+    /// Starts with `config` on an ephemeral HTTP port and waits until it is ready.
+    pub async fn start_config(config: ServeConfig) -> Tracker {
+        let data_dir = config.data_dir.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(serve::run(config, listener, async move {
             let _ = rx.await;
         }));
         let t = Tracker {
             base,
-            data_dir: data_dir.into(),
+            data_dir,
             stop: Some(tx),
             task: Some(task),
         };
