@@ -36,7 +36,9 @@ pub fn force_month(
         .map(|lpa| lpa_inputs(store, lpa, month, Some(as_of)))
         .collect::<Result<Vec<_>, _>>()?;
     let rejected = store.rejected_counts(month)?;
-    Ok(force_report(reference, month, &local, remote, &rejected))
+    Ok(force_report(
+        reference, month, as_of, &local, remote, &rejected,
+    ))
 }
 
 /// The store reads behind a month's report: per-LPA inputs and rejection tallies.
