@@ -397,14 +397,12 @@ async fn the_status_of_the_month_in_progress_is_the_forecasts_in_every_format() 
     }
 }
 
+/// Per LPA: (code, ratio to date, forecast ratio, month ratio).
+type Figures = Vec<(String, Option<f64>, Option<f64>, Option<f64>)>;
+
 /// The simulated force's December 2026, read as of `as_of`: per LPA, (ratio to date,
 /// forecast ratio, month ratio) from the month API's figures.
-fn simulated_december(
-    officers: u32,
-    to: &str,
-    now: Option<&str>,
-    as_of: &str,
-) -> Vec<(String, Option<f64>, Option<f64>, Option<f64>)> {
+fn simulated_december(officers: u32, to: &str, now: Option<&str>, as_of: &str) -> Figures {
     use abstraction_tracker::tools::simulate::{simulate, SimConfig};
     let reference = Reference::west_midlands();
     let cfg = SimConfig {
