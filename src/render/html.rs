@@ -33,6 +33,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     super::html_in_progress::section(&mut s, rep);
     summary(&mut s, rep, reference);
     lpa_table(&mut s, rep);
+    let forecast = in_progress_until(rep).is_some();
     let rows = reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
     let _ = write!(s, "<section><h2>Where the abstracted hours went</h2>");
     if rows.is_empty() {
@@ -60,8 +61,10 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             zero.join(", ")
         );
     }
+    if forecast {
+        let _ = write!(s, "<p class=\"note\">{}</p>", esc(IN_PROGRESS_HOURS));
+    }
     s.push_str("</section>\n");
-    let forecast = in_progress_until(rep).is_some();
     for l in rep.present() {
         lpa_section(&mut s, l, reference, forecast);
     }

@@ -116,6 +116,9 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
         let _ = writeln!(s, "\n{note}");
     }
     let _ = writeln!(s, "\n## Hours by reason (force)\n");
+    if forecast {
+        let _ = writeln!(s, "{IN_PROGRESS_HOURS}\n");
+    }
     let _ = writeln!(s, "| Reason | Counted | Hours |");
     let _ = writeln!(s, "|---|---|---:|");
     for r in &reference.reasons {

@@ -225,6 +225,13 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
     for (i, p) in pts.iter().enumerate() {
         let Some(q) = &p.in_progress else { continue };
         let (xx, prev) = (x(i), i.checked_sub(1).and_then(|j| closed(&pts[j])));
+        // The higher figure is labelled above its mark and the lower below, so the two
+        // labels never sit on each other.
+        let forecast_higher = match (q.forecast_ratio, q.abstraction_ratio_to_date) {
+            (Some(f), Some(t)) => f >= t,
+            _ => true,
+        };
+        let (above, below) = (-8.0, 17.0);
         if let Some(f) = q.forecast_ratio {
             if let Some(r) = prev {
                 let _ = write!(
@@ -244,7 +251,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
                 c = yf + 7.0,
                 d = xx - 7.0,
                 tx = xx + 10.0,
-                ty = yf - 6.0,
+                ty = yf + if forecast_higher { above } else { below },
                 v = pct(Some(f))
             );
         }
@@ -256,7 +263,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
                 rx = xx - 4.5,
                 ry = yt - 4.5,
                 tx = xx + 10.0,
-                ty = yt + 14.0,
+                ty = yt + if forecast_higher { below } else { above },
                 v = pct(Some(t))
             );
         }
@@ -445,10 +452,11 @@ pub(super) fn budget_chart(rep: &MonthReport) -> Option<String> {
     let bx = x(1.0);
     let _ = write!(
         s,
-        r##"<line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{axis_y}" stroke="#b42318" stroke-width="2" stroke-dasharray="5 3"/><line x1="{label_w}" y1="{axis_y}" x2="{x2}" y2="{axis_y}" stroke="{INK}"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="11" fill="{MUTED}">Share of the month's abstraction budget (target × rostered hours); dashed line: the budget. Solid: spent to date; light: planned; hatched: unplanned at the rate to date.</text></svg>"##,
+        r##"<line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{axis_y}" stroke="#b42318" stroke-width="2" stroke-dasharray="5 3"/><line x1="{label_w}" y1="{axis_y}" x2="{x2}" y2="{axis_y}" stroke="{INK}"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="11" fill="{MUTED}">Share of the month's abstraction budget (target × rostered hours); dashed line: the budget.</text><text x="{cx}" y="{ty2}" text-anchor="middle" font-size="11" fill="{MUTED}">Solid: spent to date; light: planned for the rest of the month; hatched: unplanned at the rate to date.</text></svg>"##,
         x2 = label_w + bar_w,
         cx = label_w + bar_w / 2.0,
-        ty = axis_y + 34.0
+        ty = axis_y + 30.0,
+        ty2 = axis_y + 45.0
     );
     Some(s)
 }
