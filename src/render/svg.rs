@@ -99,7 +99,8 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
         a = esc(&label),
         d = esc(&values.join("; "))
     );
-    // The month in progress: a shaded column behind everything else.
+    // The month in progress: a shaded column behind everything else, named at its foot
+    // (where a month without data says so), clear of the labels of its marks.
     for (i, _) in pts
         .iter()
         .enumerate()
@@ -111,7 +112,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
             rx = x(i) - pw / n / 2.0,
             cw = pw / n,
             xx = x(i),
-            ty = top + 10.0
+            ty = top + ph - 5.0
         );
     }
     // Grid and percentage ticks.
