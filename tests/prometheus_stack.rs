@@ -112,36 +112,99 @@ async fn every_dashboard_query_runs_against_a_real_prometheus_scraping_the_track
         }
     }
 
-    let out = tokio::task::spawn_blocking({
-        let base = base.clone();
-        let script = root.join("deploy/grafana/check_dashboards.py");
-        move || {
-            Command::new("python3")
-                .arg(script)
-                .arg(&base)
-                .args([
+    // The current-month rules give the month API's figures to date and forecast, not
+    // the part-month ratio.
+    let api = get_json(&format!("{}/api/v1/months/2024-04", tracker.base)).await;
+    let instant = |q: &str| {
+        let url = format!(
+            "{base}/api/v1/query?query={}",
+            q.replace(':', "%3A").replace(' ', "%20")
+        );
+        async move { get_json(&url).await["data"]["result"].clone() }
+    };
+    let to_date = instant("lpa:neighbourhood_abstraction_ratio:current_month").await;
+    let forecast = instant("lpa:neighbourhood_abstraction_forecast_ratio:current_month").await;
+    let value = |series: &serde_json::Value, lpa: &str| -> f64 {
+        let s = series
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["metric"]["lpa"] == lpa)
+            .unwrap_or_else(|| panic!("no series for {lpa}: {series}"));
+        assert_eq!(s["metric"]["month"], "2024-04");
+        s["value"][1].as_str().unwrap().parse().unwrap()
+    };
+    for l in api["lpas"].as_array().unwrap() {
+        let (lpa, p) = (l["lpa"].as_str().unwrap(), &l["in_progress"]);
+        let want_td = p["abstraction_ratio_to_date"].as_f64().unwrap();
+        let want_fc = p["forecast_ratio"].as_f64().unwrap();
+        let part_month = l["abstraction_ratio"].as_f64().unwrap();
+        assert!((value(&to_date, lpa) - want_td).abs() < 1e-9, "{lpa}");
+        assert!((value(&forecast, lpa) - want_fc).abs() < 1e-9, "{lpa}");
+        assert!(
+            (want_td - part_month).abs() > 1e-6,
+            "{lpa}: the case tells them apart"
+        );
+    }
+    let force = instant("force:neighbourhood_abstraction_forecast_ratio:current_month").await;
+    let got: f64 = force[0]["value"][1].as_str().unwrap().parse().unwrap();
+    let want = api["summary"]["in_progress"]["forecast_ratio"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (got - want).abs() < 1e-9,
+        "force-wide forecast {got} vs {want}"
+    );
+    let closed = instant("force:neighbourhood_abstraction_ratio:month").await;
+    assert!(
+        closed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["metric"]["month"] != "2024-04"),
+        "the month in progress has no force-wide month ratio: {closed}"
+    );
+
+    // Twice: $month as Grafana picks it (the latest: the month in progress, to date and
+    // forecast) and a closed month (2024-03), so both sides of every "closed month, or
+    // to date and forecast while in progress" query run against real data.
+    for month in [None, Some("2024-03")] {
+        let out = tokio::task::spawn_blocking({
+            let base = base.clone();
+            let script = root.join("deploy/grafana/check_dashboards.py");
+            move || {
+                let mut cmd = Command::new("python3");
+                cmd.arg(script).arg(&base).args([
                     "--min-with-data",
                     "0.85",
                     "--rate-interval",
                     "30s",
                     "--range",
                     "5m",
-                ])
-                .output()
-                .expect("run python3")
+                ]);
+                if let Some(m) = month {
+                    cmd.args(["--var", &format!("month={m}")]);
+                }
+                cmd.output().expect("run python3")
+            }
+        })
+        .await
+        .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{said}");
+        assert!(
+            out.status.success(),
+            "dashboard queries failed against Prometheus ($month {month:?}):\n{said}"
+        );
+        // The month picked by default is the one in progress, and its panels draw on
+        // the to-date and forecast series.
+        if month.is_none() {
+            assert!(said.contains("$month = 2024-04"), "{said}");
         }
-    })
-    .await
-    .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{said}");
-    assert!(
-        out.status.success(),
-        "dashboard queries failed against Prometheus:\n{said}"
-    );
+    }
     tracker.stop().await.unwrap();
 }

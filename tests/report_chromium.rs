@@ -5,20 +5,23 @@
 //! Needs `/usr/bin/chromium` (`apt-get install -y chromium`); the test fails, never
 //! skips, when it is missing.
 //!
+//! A second page is the same force's month in progress (as of the 12th), whose statuses
+//! must all be the forecast's.
+//!
 //! To refresh the committed example, run
 //!
 //! ```text
 //! WRITE_DOCS_EXAMPLE=1 cargo test --test report_chromium
 //! ```
 //!
-//! which also copies the page and its screenshot to `docs/report-example.html` and
-//! `docs/report-example.png`. The data is deterministic, so the HTML only changes when
+//! which also copies the pages and their screenshots to `docs/report-example.html` and
+//! `.png`, and `docs/report-in-progress-synthetic.html` and `.png`. The data is deterministic, so the HTML only changes when
 //! the renderer does.
 
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::contribution::{AbstractedCell, AbstractionKey};
 use abstraction_tracker::domain::event::{Role, Scope};
-use abstraction_tracker::domain::readmodel::{LpaMonth, SectorMonth};
+use abstraction_tracker::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::domain::report::{month_report, LpaInputs, MonthReport};
 use abstraction_tracker::render::{render, Format};
@@ -165,10 +168,77 @@ fn sectors(
 }
 
 fn realistic_report(reference: &Reference) -> MonthReport {
+    month_report(
+        reference,
+        Month::new(2024, 3),
+        &realistic_inputs(reference),
+        &rejected(),
+    )
+}
+
+fn rejected() -> [(String, u64); 2] {
+    [
+        ("schema_violation".to_string(), 4),
+        ("unknown_lpa".to_string(), 1),
+    ]
+}
+
+/// The same force's March 2024 in progress, as of the 12th: each LPA's month split into
+/// days, the abstractions of days before the 12th all entered and, of the rest, only the
+/// planned ones (booked ahead); the month's own model holds what has been entered.
+fn realistic_in_progress(reference: &Reference) -> MonthReport {
+    let as_of = jiff::civil::date(2024, 3, 12);
+    let mut rng = Rng(0x5eed_2024_0312);
+    let mut inputs = realistic_inputs(reference);
+    for inp in &mut inputs {
+        let m = inp.this.clone();
+        let mut entered = LpaMonth::default();
+        let mut days = Vec::new();
+        for d in 1..=31i8 {
+            let day = jiff::civil::date(2024, 3, d);
+            let share = (0.8 + 0.4 * rng.next()) / 31.0;
+            let mut lpa_day = LpaDay {
+                rostered_ms: (m.rostered_ms() as f64 / 31.0) as i64,
+                ..LpaDay::default()
+            };
+            for (key, t) in m.cells() {
+                let ms = (t.ms as f64 * share) as i64;
+                if ms == 0 || (day >= as_of && !key.planned) {
+                    continue;
+                }
+                lpa_day.add_abstracted(key.reason, key.planned, ms);
+                let cell = AbstractedCell {
+                    month: Month::new(2024, 3),
+                    day,
+                    sector: String::new(),
+                    key: AbstractionKey {
+                        reason: key.reason.into(),
+                        role: key.role,
+                        scope: key.scope,
+                        planned: key.planned,
+                    },
+                    ms,
+                    count: 1,
+                };
+                entered.add_abstracted(&cell, 1);
+            }
+            days.push((day, lpa_day));
+        }
+        entered.rostered = m.rostered.clone();
+        entered.open = m.open;
+        inp.this = entered.clone();
+        if let Some(last) = inp.trend.last_mut() {
+            last.1 = entered;
+        }
+        inp.days = Some((as_of, days));
+    }
+    month_report(reference, Month::new(2024, 3), &inputs, &rejected())
+}
+
+fn realistic_inputs(reference: &Reference) -> Vec<LpaInputs> {
     let month = Month::new(2024, 3);
     let mut rng = Rng(0x5eed_2024_0301);
-    let inputs = LPAS
-        .iter()
+    LPAS.iter()
         .map(|&(lpa, officers, ratio)| {
             let mut months = vec![month];
             for _ in 0..12 {
@@ -204,12 +274,7 @@ fn realistic_report(reference: &Reference) -> MonthReport {
                 trend,
             }
         })
-        .collect::<Vec<_>>();
-    let rejected = [
-        ("schema_violation".to_string(), 4),
-        ("unknown_lpa".to_string(), 1),
-    ];
-    month_report(reference, month, &inputs, &rejected)
+        .collect::<Vec<_>>()
 }
 
 /// Runs Chromium headless to screenshot `page` into `png`, killing it after a minute.
@@ -267,14 +332,10 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
     (be(&bytes[16..20]), be(&bytes[20..24]))
 }
 
-#[test]
-fn board_paper_renders_in_chromium_at_a4_proportions() {
-    let reference = Reference::west_midlands();
-    let rep = realistic_report(&reference);
-    assert_eq!(rep.lpas.len(), 7);
-    assert!(rep.lpas.iter().all(|l| l.trend.len() == 13));
-    let html = render(&rep, &reference, Format::Html);
-
+/// Renders `rep` as HTML, screenshots it in Chromium and checks the PNG; with
+/// WRITE_DOCS_EXAMPLE=1 copies both to docs/`name`.html and .png.
+fn screenshot_checked(reference: &Reference, rep: &MonthReport, name: &str) -> String {
+    let html = render(rep, reference, Format::Html);
     let dir = tempfile::tempdir().expect("temp dir");
     let page = dir.path().join("report.html");
     let png = dir.path().join("report.png");
@@ -295,8 +356,42 @@ fn board_paper_renders_in_chromium_at_a4_proportions() {
     if std::env::var_os("WRITE_DOCS_EXAMPLE").is_some_and(|v| v == "1") {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs");
         std::fs::create_dir_all(&docs).expect("docs dir");
-        std::fs::write(docs.join("report-example.html"), &html).expect("write example");
-        std::fs::copy(&png, docs.join("report-example.png")).expect("copy screenshot");
+        std::fs::write(docs.join(format!("{name}.html")), &html).expect("write example");
+        std::fs::copy(&png, docs.join(format!("{name}.png"))).expect("copy screenshot");
+    }
+    html
+}
+
+#[test]
+fn board_paper_renders_in_chromium_at_a4_proportions() {
+    let reference = Reference::west_midlands();
+    let rep = realistic_report(&reference);
+    assert_eq!(rep.lpas.len(), 7);
+    assert!(rep.lpas.iter().all(|l| l.trend.len() == 13));
+    screenshot_checked(&reference, &rep, "report-example");
+}
+
+/// The month in progress in the browser: every status is a forecast's, and the page
+/// carries the month's to-date and forecast figures but never its part-month ratio.
+#[test]
+fn the_month_in_progress_renders_in_chromium_with_forecast_statuses() {
+    let reference = Reference::west_midlands();
+    let rep = realistic_in_progress(&reference);
+    assert!(rep.summary.in_progress.is_some());
+    let html = screenshot_checked(&reference, &rep, "report-in-progress-synthetic");
+    for l in rep.present() {
+        let p = l.in_progress.as_ref().expect("every LPA is in progress");
+        let badge = match l.rag {
+            Some(r) => format!("rag-{} rag-forecast\">Forecast", r.as_str()),
+            None => "rag-none rag-forecast\">No forecast".to_string(),
+        };
+        assert!(html.contains(&badge), "{}: {badge}", l.lpa);
+        let section = &html[html.find(&format!("id=\"lpa-{}\"", l.lpa)).unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        let part_month = format!("{:.1}%", l.abstraction_ratio.unwrap() * 100.0);
+        let to_date = format!("{:.1}%", p.abstraction_ratio_to_date.unwrap() * 100.0);
+        assert!(section.contains(&format!("to date {to_date}")), "{}", l.lpa);
+        assert!(!section.contains(&format!(">{part_month}<")), "{}", l.lpa);
     }
 }
 

@@ -51,7 +51,7 @@ pub fn force_month(
         .map(|lpa| lpa_inputs(store, lpa, month, Some(as_of)))
         .collect::<Result<Vec<_>, _>>()?;
     let rejected = store.rejected_counts(month)?;
-    let mut r = force_report(reference, month, &local, remote, &rejected);
+    let mut r = force_report(reference, month, as_of, &local, remote, &rejected);
     let lpas: Vec<&str> = owned.iter().map(String::as_str).collect();
     r.data_quality.unreadable_stored_events = unreadable(store, &lpas)?;
     Ok(r)

@@ -311,7 +311,8 @@ pub struct SimulateArgs {
     pub officers: u32,
     /// Simulate live use at this instant (RFC 3339): nothing that happens after it is
     /// written, and shifts of later days (to --to) count as published by then, so
-    /// --to past it gives the roster published ahead with no abstractions yet.
+    /// --to past it gives the roster published ahead and the planned abstractions
+    /// booked by then (days to weeks ahead), with no unplanned ones yet.
     #[arg(long, value_name = "RFC3339", value_parser = parse_as_of)]
     pub now: Option<jiff::Timestamp>,
     #[command(flatten)]

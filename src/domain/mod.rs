@@ -7,6 +7,7 @@ pub mod event;
 pub mod fold;
 pub mod plausible;
 pub mod progress;
+pub mod ratio;
 pub mod readmodel;
 pub mod reference;
 pub mod reject;

@@ -36,6 +36,29 @@ impl InProgress {
     }
 }
 
+/// The force-wide month in progress: the LPAs' figures summed, ratios taken over the
+/// sums (so time-weighted, as the force-wide month ratio is); none without any part.
+pub fn total<'a>(parts: impl IntoIterator<Item = &'a InProgress>) -> Option<InProgress> {
+    let mut it = parts.into_iter();
+    let mut t = it.next()?.clone();
+    for p in it {
+        t.rostered_hours_to_date += p.rostered_hours_to_date;
+        t.abstracted_hours_to_date += p.abstracted_hours_to_date;
+        t.unplanned_hours_to_date += p.unplanned_hours_to_date;
+        t.rostered_hours_rest += p.rostered_hours_rest;
+        t.planned_hours_rest += p.planned_hours_rest;
+        t.forecast_abstracted_hours += p.forecast_abstracted_hours;
+        t.budget_hours += p.budget_hours;
+    }
+    let whole = t.rostered_hours_to_date + t.rostered_hours_rest;
+    t.abstraction_ratio_to_date = (t.rostered_hours_to_date > 0.0)
+        .then(|| t.abstracted_hours_to_date / t.rostered_hours_to_date);
+    t.forecast_ratio = (whole > 0.0).then(|| t.forecast_abstracted_hours / whole);
+    t.budget_spent_ratio =
+        (t.budget_hours > 0.0).then(|| t.abstracted_hours_to_date / t.budget_hours);
+    Some(t)
+}
+
 fn as_string<S: serde::Serializer>(d: &Day, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(d)
 }
@@ -161,5 +184,38 @@ mod tests {
         assert_eq!(p.budget_spent_ratio, Some(0.0));
         let none = in_progress(&reference(), 0.15, date(2024, 3, 1), &[]);
         assert_eq!((none.forecast_ratio, none.budget_spent_ratio), (None, None));
+    }
+
+    #[test]
+    fn the_force_total_weights_by_time_not_by_lpa() {
+        // A: 10 of 100 h to date, 100 h rest, 5 h planned: forecast 10 + 5 + 0.1 × 100.
+        // B: 30 of 100 h to date (planned), 300 h rest: forecast 30.
+        let a = in_progress(
+            &reference(),
+            0.2,
+            date(2024, 3, 10),
+            &[
+                (date(2024, 3, 1), day(100, &[("response_cover", false, 10)])),
+                (date(2024, 3, 20), day(100, &[("public_order", true, 5)])),
+            ],
+        );
+        let b = in_progress(
+            &reference(),
+            0.1,
+            date(2024, 3, 10),
+            &[
+                (date(2024, 3, 2), day(100, &[("public_order", true, 30)])),
+                (date(2024, 3, 21), day(300, &[])),
+            ],
+        );
+        let t = total([&a, &b]).unwrap();
+        assert_eq!(t.to_date_until, date(2024, 3, 10));
+        assert_eq!(t.abstraction_ratio_to_date, Some(40.0 / 200.0));
+        assert!((t.forecast_abstracted_hours - 55.0).abs() < 1e-9);
+        assert!((t.forecast_ratio.unwrap() - 55.0 / 600.0).abs() < 1e-12);
+        // Budgets: 0.2 × 200 + 0.1 × 400 = 80 h; spent 40 h.
+        assert!((t.budget_hours - 80.0).abs() < 1e-9);
+        assert!((t.budget_spent_ratio.unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(total(std::iter::empty()), None);
     }
 }

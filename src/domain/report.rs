@@ -3,13 +3,20 @@
 //! csv or json, and `/api/v1/months/{month}` serves it as JSON.
 //!
 //! The abstraction ratio is computed in one place, [`month_ratio`] (with [`counted`]
-//! for its numerator); renderers only format the ratios a [`MonthReport`] carries.
+//! for its numerator, both in `ratio` and re-exported here); renderers only format the
+//! ratios a [`MonthReport`] carries.
+//!
+//! The month in progress (the as-of month) carries `in_progress` (`progress`); its
+//! status (`rag`) is then the forecast's, never the part-month ratio's, and it is
+//! compared with no whole month (contract section 6).
 //!
 //! Privacy rules applied here, once: no officer identifier leaves this module, and
 //! counts of people or occurrences below `suppress_below` are withheld.
 
 use super::calendar::{Day, Month};
 use super::progress::{in_progress, InProgress};
+pub use super::ratio::{counted, month_ratio};
+use super::ratio::{ratio, IsCounted};
 use super::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use super::reference::{Rag, Reference};
 use serde::{Deserialize, Serialize};
@@ -133,6 +140,11 @@ pub struct ForceSummary {
     /// LPAs left out of these totals because no figures for them were found: the
     /// force-wide figures are incomplete while this is not empty.
     pub missing_lpas: Vec<String>,
+    /// The month in progress only (`null` for every other month): the sums of the
+    /// LPAs' `in_progress` figures, ratios taken over those sums (time-weighted). LPAs
+    /// whose figures come from another projector carry no `in_progress` and are left
+    /// out of it. `lpas_red`, `lpas_amber` and `lpas_green` then count forecast statuses.
+    pub in_progress: Option<InProgress>,
 }
 
 /// One LPA's month. Also the value of the `NEIGHBOURHOOD_FIGURES` bucket (with
@@ -192,6 +204,18 @@ pub struct TrendPoint {
     pub rostered_hours: f64,
     pub abstracted_hours: f64,
     pub abstraction_ratio: Option<f64>,
+    /// The month in progress only (`null` for closed months): its ratio to date and
+    /// forecast, which trend charts draw instead of the part-month `abstraction_ratio`.
+    #[serde(default)]
+    pub in_progress: Option<TrendInProgress>,
+}
+
+/// The month in progress as a trend chart draws it. Both are `null` where the month's
+/// figures come from another projector (the figures bucket carries no month in progress).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TrendInProgress {
+    pub abstraction_ratio_to_date: Option<f64>,
+    pub forecast_ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -223,56 +247,6 @@ fn hours(ms: i64) -> f64 {
     ms as f64 / MS_PER_HOUR
 }
 
-/// Abstracted over rostered time; none when nothing was rostered.
-fn ratio(num_ms: i64, den_ms: i64) -> Option<f64> {
-    (den_ms > 0).then(|| num_ms as f64 / den_ms as f64)
-}
-
-/// Counted milliseconds and counted occurrences of an LPA's month: abstractions whose
-/// reason the reference data counts toward the ratio (`Reason::counted`).
-pub fn counted(reference: &Reference, m: &LpaMonth) -> (i64, i64) {
-    let mut is_counted = IsCounted::new(reference);
-    m.cells()
-        .filter(|(k, _)| is_counted.get(k.reason))
-        .fold((0, 0), |(ms, n), (_, t)| (ms + t.ms, n + t.n))
-}
-
-/// `Reference::is_counted` remembered for the last reason asked: a model's cells are
-/// sorted by key, which starts with the reason, so one reason's cells come together.
-struct IsCounted<'r, 'a> {
-    reference: &'r Reference,
-    last: Option<(&'a str, bool)>,
-}
-
-impl<'r, 'a> IsCounted<'r, 'a> {
-    fn new(reference: &'r Reference) -> Self {
-        IsCounted {
-            reference,
-            last: None,
-        }
-    }
-
-    fn get(&mut self, reason: &'a str) -> bool {
-        match self.last {
-            Some((r, counted)) if r == reason => counted,
-            _ => {
-                let counted = self.reference.is_counted(reason);
-                self.last = Some((reason, counted));
-                counted
-            }
-        }
-    }
-}
-
-/// THE abstraction ratio of an LPA's month: counted abstracted milliseconds divided by
-/// rostered milliseconds (shifts not cancelled); none when nothing was rostered.
-/// Every LPA ratio in a [`MonthReport`] comes from here (sector and force-wide ratios
-/// apply the same division to their own totals); anything else that shows an LPA's
-/// ratio, such as a metric, should call this so the two cannot disagree.
-pub fn month_ratio(reference: &Reference, m: &LpaMonth) -> Option<f64> {
-    ratio(counted(reference, m).0, m.rostered_ms())
-}
-
 fn suppress(reference: &Reference, n: i64) -> Option<i64> {
     (n == 0 || n >= reference.suppress_below as i64).then_some(n)
 }
@@ -297,7 +271,7 @@ pub fn month_report(
         })
         .collect();
     let all: Vec<&LpaInputs> = inputs.iter().chain(&absent).collect();
-    report(reference, month, &all, &BTreeMap::new(), rejected)
+    report(reference, month, false, &all, &BTreeMap::new(), rejected)
 }
 
 /// The force-wide report on a projector that owns the LPAs of `local` (their inputs
@@ -305,20 +279,41 @@ pub fn month_report(
 /// by LPA code) or are missing. Force totals and open abstractions add the local and
 /// remote figures and name the missing LPAs; the rest of data quality (rejections,
 /// unknown sectors, implausible intervals) is what this projector saw.
+///
+/// `as_of` is the clock's day. When `month` holds it, a remote entry's status and
+/// changes are withheld: the bucket's figures carry no forecast, and its part-month
+/// ratio must never stand for the month (contract section 6).
 pub fn force_report(
     reference: &Reference,
     month: Month,
+    as_of: Day,
     local: &[LpaInputs],
     remote: &BTreeMap<String, LpaReport>,
     rejected: &[(String, u64)],
 ) -> MonthReport {
     let local: Vec<&LpaInputs> = local.iter().collect();
-    report(reference, month, &local, remote, rejected)
+    let in_progress = super::calendar::month_of(as_of) == month;
+    report(reference, month, in_progress, &local, remote, rejected)
+}
+
+/// A remote (bucket) entry of the month in progress: no status and no change against
+/// earlier months, since only a part-month ratio is known for it here.
+fn withhold_part_month(r: &mut LpaReport, month: Month) {
+    r.rag = None;
+    r.change_vs_previous_month = None;
+    r.change_vs_year_earlier = None;
+    for p in r.trend.iter_mut().filter(|p| p.month == month) {
+        p.in_progress = Some(TrendInProgress {
+            abstraction_ratio_to_date: None,
+            forecast_ratio: None,
+        });
+    }
 }
 
 fn report(
     reference: &Reference,
     month: Month,
+    remote_in_progress: bool,
     local: &[&LpaInputs],
     remote: &BTreeMap<String, LpaReport>,
     rejected: &[(String, u64)],
@@ -346,6 +341,9 @@ fn report(
             let mut r = r.clone();
             r.source = Source::Bucket;
             r.in_progress = None;
+            if remote_in_progress {
+                withhold_part_month(&mut r, month);
+            }
             dq.open_abstractions += r.open_abstractions;
             rostered_h += r.rostered_hours;
             abstracted_h += r.abstracted_hours;
@@ -379,6 +377,7 @@ fn report(
             .filter(|l| l.source == Source::Missing)
             .map(|l| l.lpa.clone())
             .collect(),
+        in_progress: super::progress::total(lpas.iter().filter_map(|l| l.in_progress.as_ref())),
     };
     MonthReport {
         month,
@@ -474,7 +473,22 @@ fn lpa_report(
     }
     let prev = month_ratio(reference, &inp.prev);
     let year_ago = month_ratio(reference, &inp.year_ago);
-    let diff = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+    let progress = inp
+        .days
+        .as_ref()
+        .map(|(as_of, days)| in_progress(reference, l.target_ratio, *as_of, days));
+    // In the month in progress `this_ratio` divides part of a month's abstractions by
+    // the whole month's roster: it is compared with no other month, and the status is
+    // that of the forecast (contract section 6).
+    let diff = |a: Option<f64>, b: Option<f64>| match progress {
+        Some(_) => None,
+        None => Some(a? - b?),
+    };
+    let rag = match &progress {
+        Some(p) => p.forecast_ratio,
+        None => this_ratio,
+    }
+    .map(|r| reference.rag(r, l.target_ratio));
 
     let mut sectors: Vec<SectorReport> = inp
         .sectors
@@ -533,7 +547,7 @@ fn lpa_report(
         open_abstractions: m.open,
         abstracted_hours_by_reason: to_hours(by_reason),
         target_ratio: l.target_ratio,
-        rag: this_ratio.map(|r| reference.rag(r, l.target_ratio)),
+        rag,
         shifts: m.shifts(),
         abstractions: counted_n,
         previous_month_ratio: prev,
@@ -554,12 +568,16 @@ fn lpa_report(
                 rostered_hours: hours(lm.rostered_ms()),
                 abstracted_hours: hours(counted(reference, lm).0),
                 abstraction_ratio: month_ratio(reference, lm),
+                in_progress: progress
+                    .as_ref()
+                    .filter(|p| super::calendar::month_of(p.to_date_until) == *mo)
+                    .map(|p| TrendInProgress {
+                        abstraction_ratio_to_date: p.abstraction_ratio_to_date,
+                        forecast_ratio: p.forecast_ratio,
+                    }),
             })
             .collect(),
-        in_progress: inp
-            .days
-            .as_ref()
-            .map(|(as_of, days)| in_progress(reference, l.target_ratio, *as_of, days)),
+        in_progress: progress,
     }
 }
 
@@ -644,5 +662,97 @@ mod tests {
         assert_eq!(d.officers_abstracted_at_least["1+"], Some(7));
         assert_eq!(d.officers_abstracted_at_least["3+"], None);
         assert_eq!(d.officers_abstracted_at_least["10+"], Some(0));
+    }
+
+    /// Dudley in March 2024 as of the 12th: 52 h abstracted in the first 200 h of a
+    /// 400 h month, so a part-month ratio of 13% (green) but a forecast of 26% (red).
+    fn in_progress_inputs() -> LpaInputs {
+        use crate::domain::readmodel::LpaDay;
+        let mut m = LpaMonth::default();
+        m.add_rostered(Role::Pc, 400 * H, 50);
+        m.add_abstracted(&cell("response_cover", 52 * H), 1);
+        let mut prev = LpaMonth::default();
+        prev.add_rostered(Role::Pc, 400 * H, 50);
+        let mut to_date = LpaDay {
+            rostered_ms: 200 * H,
+            ..LpaDay::default()
+        };
+        to_date.add_abstracted("response_cover", false, 52 * H);
+        let rest = LpaDay {
+            rostered_ms: 200 * H,
+            ..LpaDay::default()
+        };
+        let day = |d: i8| jiff::civil::date(2024, 3, d);
+        LpaInputs {
+            lpa: "dudley".into(),
+            this: m.clone(),
+            prev: prev.clone(),
+            trend: vec![(Month::new(2024, 2), prev), (Month::new(2024, 3), m)],
+            days: Some((day(12), vec![(day(1), to_date), (day(20), rest)])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn in_the_month_in_progress_rag_is_the_forecasts_and_no_change_is_given() {
+        let r = Reference::west_midlands();
+        let rep = month_report(&r, Month::new(2024, 3), &[in_progress_inputs()], &[]);
+        let d = rep.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.abstraction_ratio, Some(0.13));
+        assert_eq!(r.rag(0.13, d.target_ratio), Rag::Green);
+        let p = d.in_progress.as_ref().unwrap();
+        assert!((p.forecast_ratio.unwrap() - 0.26).abs() < 1e-12);
+        assert_eq!(d.rag, Some(Rag::Red), "the forecast's status");
+        assert_eq!(d.previous_month_ratio, Some(0.0));
+        assert_eq!(d.change_vs_previous_month, None);
+        assert_eq!((rep.summary.lpas_red, rep.summary.lpas_green), (1, 0));
+        let total = rep.summary.in_progress.as_ref().unwrap();
+        assert_eq!(total.abstraction_ratio_to_date, p.abstraction_ratio_to_date);
+        let last = d.trend.last().unwrap();
+        assert_eq!(
+            last.in_progress,
+            Some(TrendInProgress {
+                abstraction_ratio_to_date: Some(0.26),
+                forecast_ratio: p.forecast_ratio,
+            })
+        );
+        assert_eq!(d.trend[0].in_progress, None, "closed months are unchanged");
+        // The same month closed (no as-of day in it): the month's ratio and status.
+        let closed = LpaInputs {
+            days: None,
+            ..in_progress_inputs()
+        };
+        let rep = month_report(&r, Month::new(2024, 3), &[closed], &[]);
+        let d = rep.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.rag, Some(Rag::Green));
+        assert_eq!(d.change_vs_previous_month, Some(0.13));
+        assert_eq!(rep.summary.in_progress, None);
+    }
+
+    #[test]
+    fn a_bucket_entry_of_the_month_in_progress_has_no_status_from_its_part_month() {
+        let r = Reference::west_midlands();
+        let closed = LpaInputs {
+            days: None,
+            ..in_progress_inputs()
+        };
+        let entry = lpa_entry(&r, &closed).unwrap();
+        assert_eq!(entry.rag, Some(Rag::Green), "what the bucket holds");
+        let remote: BTreeMap<String, LpaReport> = [("dudley".to_string(), entry)].into();
+        let month = Month::new(2024, 3);
+        let now = force_report(&r, month, jiff::civil::date(2024, 3, 12), &[], &remote, &[]);
+        let d = now.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(
+            (d.source, d.rag, d.change_vs_previous_month),
+            (Source::Bucket, None, None)
+        );
+        assert_eq!(
+            d.trend.last().unwrap().in_progress.unwrap().forecast_ratio,
+            None
+        );
+        assert_eq!(now.summary.lpas_green, 0);
+        let later = force_report(&r, month, jiff::civil::date(2024, 4, 2), &[], &remote, &[]);
+        let d = later.lpas.iter().find(|l| l.lpa == "dudley").unwrap();
+        assert_eq!(d.rag, Some(Rag::Green), "a closed month is unchanged");
     }
 }

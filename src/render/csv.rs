@@ -7,6 +7,7 @@
 //! Hours are decimal hours; ratios are fractions; changes are ratio differences.
 
 use super::text::at_least_sorted;
+use crate::domain::progress::InProgress;
 use crate::domain::report::{MonthReport, Source};
 use std::fmt::Write;
 
@@ -56,6 +57,24 @@ pub fn render(rep: &MonthReport) -> String {
         "",
         f.open_abstractions.to_string(),
     );
+    // Statuses count forecasts in the month in progress, and their measure says so.
+    let rag_measure = if f.in_progress.is_some() {
+        "lpas_forecast_rag"
+    } else {
+        "lpas_rag"
+    };
+    for (rag, n) in [
+        ("red", f.lpas_red),
+        ("amber", f.lpas_amber),
+        ("green", f.lpas_green),
+    ] {
+        row("", "Force", rag_measure, rag, n.to_string());
+    }
+    if let Some(p) = &f.in_progress {
+        for (measure, value) in in_progress_rows(p) {
+            row("", "Force", measure, "", value);
+        }
+    }
     for (r, h) in &f.abstracted_hours_by_reason {
         row("", "Force", "abstracted_hours_by_reason", r, h.to_string());
     }
@@ -75,6 +94,7 @@ pub fn render(rep: &MonthReport) -> String {
     for l in rep.missing() {
         row(&l.lpa, &l.name, "source", "", "missing".into());
     }
+    let in_progress = super::text::in_progress_until(rep).is_some();
     for l in rep.present() {
         let (code, name) = (l.lpa.as_str(), l.name.as_str());
         let mut r = |measure: &str, key: &str, value: String| row(code, name, measure, key, value);
@@ -85,11 +105,17 @@ pub fn render(rep: &MonthReport) -> String {
         r("abstracted_hours", "", l.abstracted_hours.to_string());
         r("abstraction_ratio", "", opt(l.abstraction_ratio));
         r("target_ratio", "", l.target_ratio.to_string());
+        // In the month in progress the status is the forecast's: key `forecast`.
         r(
             "rag",
-            "",
+            if in_progress { "forecast" } else { "" },
             l.rag.map(|g| g.as_str().to_string()).unwrap_or_default(),
         );
+        if let Some(p) = &l.in_progress {
+            for (measure, value) in in_progress_rows(p) {
+                r(measure, "", value);
+            }
+        }
         r("open_abstractions", "", l.open_abstractions.to_string());
         r("shifts", "", l.shifts.to_string());
         r("abstractions", "", l.abstractions.to_string());
@@ -140,6 +166,39 @@ pub fn render(rep: &MonthReport) -> String {
         }
     }
     s
+}
+
+/// The month in progress's figures as (measure, value), named as in the JSON.
+fn in_progress_rows(p: &InProgress) -> Vec<(&'static str, String)> {
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    vec![
+        ("to_date_until", p.to_date_until.to_string()),
+        (
+            "rostered_hours_to_date",
+            p.rostered_hours_to_date.to_string(),
+        ),
+        (
+            "abstracted_hours_to_date",
+            p.abstracted_hours_to_date.to_string(),
+        ),
+        (
+            "unplanned_hours_to_date",
+            p.unplanned_hours_to_date.to_string(),
+        ),
+        (
+            "abstraction_ratio_to_date",
+            opt(p.abstraction_ratio_to_date),
+        ),
+        ("rostered_hours_rest", p.rostered_hours_rest.to_string()),
+        ("planned_hours_rest", p.planned_hours_rest.to_string()),
+        (
+            "forecast_abstracted_hours",
+            p.forecast_abstracted_hours.to_string(),
+        ),
+        ("forecast_ratio", opt(p.forecast_ratio)),
+        ("budget_hours", p.budget_hours.to_string()),
+        ("budget_spent_ratio", opt(p.budget_spent_ratio)),
+    ]
 }
 
 fn field(v: &str) -> String {

@@ -1,17 +1,20 @@
 //! Golden files: one report built from fixed inputs, rendered in every format and
 //! compared byte for byte with `testdata/`. The inputs reach every branch the
 //! renderers have (each status, gaps in a trend, unknown sectors and reasons,
-//! suppressed counts, characters that need escaping). After a deliberate change to the
-//! output, regenerate with `UPDATE_GOLDEN=1 cargo nextest run --lib golden` and review
-//! the diff.
+//! suppressed counts, characters that need escaping). A second report is of the month
+//! in progress (`report-in-progress.*`): to-date and forecast figures, forecast statuses,
+//! an LPA from another projector with no forecast, and a missing one. After a deliberate
+//! change to the output, regenerate with `UPDATE_GOLDEN=1 cargo nextest run --lib golden`
+//! and review the diff.
 
 use super::{render, Format};
 use crate::domain::calendar::Month;
 use crate::domain::contribution::{AbstractedCell, AbstractionKey};
 use crate::domain::event::{Role, Scope};
-use crate::domain::readmodel::{LpaMonth, SectorMonth};
+use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use crate::domain::reference::Reference;
-use crate::domain::report::{month_report, LpaInputs, MonthReport};
+use crate::domain::report::{force_report, lpa_entry, month_report, LpaInputs, MonthReport};
+use std::collections::BTreeMap;
 
 const H: i64 = 3_600_000;
 
@@ -59,6 +62,70 @@ fn trend(month: Month, base: i64, gaps: &[usize]) -> Vec<(Month, LpaMonth)> {
 }
 
 fn sample() -> (Reference, MonthReport) {
+    let (r, inputs, rejected) = inputs();
+    let rep = month_report(&r, Month::new(2024, 3), &inputs, &rejected);
+    (r, rep)
+}
+
+/// `rostered_h` hours of a day with (reason, planned, hours) abstractions.
+fn lpa_day(rostered_h: i64, abstractions: &[(&str, bool, i64)]) -> LpaDay {
+    let mut d = LpaDay {
+        rostered_ms: rostered_h * H,
+        ..LpaDay::default()
+    };
+    for &(reason, planned, h) in abstractions {
+        d.add_abstracted(reason, planned, h * H);
+    }
+    d
+}
+
+/// March 2024 as of the 12th: Dudley forecast well above target, Coventry within it,
+/// Solihull above it, Walsall with nothing rostered; Sandwell from another projector
+/// (no forecast), Birmingham and Wolverhampton missing.
+fn sample_in_progress() -> (Reference, MonthReport) {
+    let (r, mut inputs, rejected) = inputs();
+    let day = |d: i8| jiff::civil::date(2024, 3, d);
+    let days: [Vec<(jiff::civil::Date, LpaDay)>; 4] = [
+        vec![
+            (day(1), lpa_day(150, &[("response_cover", false, 40)])),
+            (day(5), lpa_day(50, &[("scene_guarding", true, 10)])),
+            (day(20), lpa_day(200, &[("mutual_aid", true, 30)])),
+        ],
+        vec![
+            (day(2), lpa_day(6_000, &[("response_cover", false, 900)])),
+            (day(15), lpa_day(6_000, &[("court", true, 40)])),
+        ],
+        vec![
+            (day(3), lpa_day(40, &[("hospital_watch", false, 9)])),
+            (day(25), lpa_day(60, &[])),
+        ],
+        vec![(day(14), lpa_day(0, &[("training", true, 4)]))],
+    ];
+    for (inp, d) in inputs.iter_mut().zip(days) {
+        inp.days = Some((day(12), d));
+    }
+    let sandwell = LpaInputs {
+        lpa: "sandwell".into(),
+        this: lpa_month(300, &[("response_cover", Role::Pc, Scope::Lpa, false, 25)]),
+        prev: lpa_month(300, &[("response_cover", Role::Pc, Scope::Lpa, false, 70)]),
+        trend: trend(Month::new(2024, 3), 50, &[]),
+        ..Default::default()
+    };
+    let remote: BTreeMap<String, _> = [("sandwell".to_string(), lpa_entry(&r, &sandwell).unwrap())]
+        .into_iter()
+        .collect();
+    let rep = force_report(
+        &r,
+        Month::new(2024, 3),
+        day(12),
+        &inputs,
+        &remote,
+        &rejected,
+    );
+    (r, rep)
+}
+
+fn inputs() -> (Reference, Vec<LpaInputs>, [(String, u64); 2]) {
     let mut r = Reference::west_midlands();
     r.lpas[2].name = "Dudley & <Halesowen> \"North\"".into();
     let month = Month::new(2024, 3);
@@ -153,11 +220,19 @@ fn sample() -> (Reference, MonthReport) {
         ("unknown_lpa".to_string(), 3),
         ("bad,<code>".to_string(), 1),
     ];
-    let rep = month_report(&r, month, &inputs, &rejected);
-    (r, rep)
+    (r, inputs, rejected)
 }
 
 fn check(format: Format, name: &str, expected: &str) {
+    check_report(sample, format, name, expected)
+}
+
+fn check_report(
+    sample: fn() -> (Reference, MonthReport),
+    format: Format,
+    name: &str,
+    expected: &str,
+) {
     let (r, rep) = sample();
     let got = render(&rep, &r, format);
     let path = format!("{}/src/render/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -197,5 +272,49 @@ fn json_is_unchanged() {
         Format::Json,
         "report.json",
         include_str!("testdata/report.json"),
+    );
+}
+
+#[test]
+fn in_progress_markdown_is_unchanged() {
+    let want = include_str!("testdata/report-in-progress.md");
+    check_report(
+        sample_in_progress,
+        Format::Md,
+        "report-in-progress.md",
+        want,
+    );
+}
+
+#[test]
+fn in_progress_html_is_unchanged() {
+    let want = include_str!("testdata/report-in-progress.html");
+    check_report(
+        sample_in_progress,
+        Format::Html,
+        "report-in-progress.html",
+        want,
+    );
+}
+
+#[test]
+fn in_progress_csv_is_unchanged() {
+    let want = include_str!("testdata/report-in-progress.csv");
+    check_report(
+        sample_in_progress,
+        Format::Csv,
+        "report-in-progress.csv",
+        want,
+    );
+}
+
+#[test]
+fn in_progress_json_is_unchanged() {
+    let want = include_str!("testdata/report-in-progress.json");
+    check_report(
+        sample_in_progress,
+        Format::Json,
+        "report-in-progress.json",
+        want,
     );
 }

@@ -5,20 +5,15 @@
 
 use super::svg;
 use super::text::{
-    at_least_sorted, count, esc, fewer_than, force_name, hrs_grouped as h, month_long, pct, pp,
-    rag_label, reason_rows, role_label, NOT_COUNTED, SCOPES,
+    at_least_sorted, count, esc, fewer_than, force_name, hrs_grouped as h, in_progress_basis,
+    in_progress_until, month_long, pct, pp, rag_badge, reason_rows, role_label, IN_PROGRESS_HOURS,
+    IN_PROGRESS_SECTORS, NOT_COUNTED, NO_FORECAST_HERE, SCOPES,
 };
 use crate::domain::reference::{Rag, Reference};
 use crate::domain::report::{LpaReport, MonthReport};
 use std::fmt::Write;
 
 const CSS: &str = include_str!("report.css");
-
-/// The status as a badge: the colour is backed by a shape and the words.
-fn rag_badge(r: Option<Rag>) -> String {
-    let class = r.map(Rag::as_str).unwrap_or("none");
-    format!(r#"<span class="rag rag-{class}">{}</span>"#, rag_label(r))
-}
 
 pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     let month = esc(&month_long(rep.month));
@@ -35,9 +30,10 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
          was spent on other duties</p></header>\n",
         n = rep.lpas.len()
     );
-    in_progress(&mut s, rep);
+    super::html_in_progress::section(&mut s, rep);
     summary(&mut s, rep, reference);
     lpa_table(&mut s, rep);
+    let forecast = in_progress_until(rep).is_some();
     let rows = reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
     let _ = write!(s, "<section><h2>Where the abstracted hours went</h2>");
     if rows.is_empty() {
@@ -65,9 +61,12 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
             zero.join(", ")
         );
     }
+    if forecast {
+        let _ = write!(s, "<p class=\"note\">{}</p>", esc(IN_PROGRESS_HOURS));
+    }
     s.push_str("</section>\n");
     for l in rep.present() {
-        lpa_section(&mut s, l, reference);
+        lpa_section(&mut s, l, reference, forecast);
     }
     data_quality(&mut s, rep);
     footer(&mut s, rep, reference);
@@ -78,45 +77,94 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
 fn summary(s: &mut String, rep: &MonthReport, reference: &Reference) {
     let f = &rep.summary;
     let none = rep.present().count() - f.lpas_red - f.lpas_amber - f.lpas_green;
-    let _ = write!(
-        s,
-        "<section aria-labelledby=\"summary\"><h2 id=\"summary\">Force-wide summary</h2>\
-         <p>Neighbourhood staff were rostered for <strong>{} hours</strong> and abstracted for \
-         <strong>{} hours</strong> for reasons that count: an abstraction ratio of \
-         <strong>{}</strong>. {} well above target, {} above target and {} within target. \
-         {} that started this month {} still open.</p>\
-         <dl class=\"cards\">\
-         <div><dt>Rostered hours</dt><dd>{}</dd></div>\
-         <div><dt>Abstracted hours (counted)</dt><dd>{}</dd></div>\
-         <div><dt>Abstraction ratio</dt><dd>{}</dd></div>\
-         <div><dt>Open abstractions</dt><dd>{}</dd></div></dl>\
-         <p class=\"status-line\"><strong>LPAs by status:</strong> {} <strong>{}</strong> · \
-         {} <strong>{}</strong> · {} <strong>{}</strong>",
-        h(f.rostered_hours),
-        h(f.abstracted_hours),
-        pct(f.abstraction_ratio),
-        count(f.lpas_red, "LPA is", "LPAs are"),
-        f.lpas_amber,
-        f.lpas_green,
+    let open = format!(
+        "{} that started this month {} still open.",
         count(f.open_abstractions, "abstraction", "abstractions"),
         if f.open_abstractions == 1 {
             "is"
         } else {
             "are"
-        },
-        h(f.rostered_hours),
-        h(f.abstracted_hours),
-        pct(f.abstraction_ratio),
-        f.open_abstractions,
-        rag_badge(Some(Rag::Red)),
+        }
+    );
+    let forecast = in_progress_until(rep).is_some();
+    let _ = write!(
+        s,
+        "<section aria-labelledby=\"summary\"><h2 id=\"summary\">Force-wide summary</h2>"
+    );
+    match &f.in_progress {
+        Some(p) => {
+            let _ = write!(
+                s,
+                "<p>From the 1st to the start of {until}, neighbourhood staff were rostered for \
+                 <strong>{} hours</strong> and abstracted for <strong>{} hours</strong> for \
+                 reasons that count: an abstraction ratio <strong>to date of {}</strong>. The \
+                 <strong>forecast for the whole month is {}</strong>, and {} of the month's \
+                 abstraction budget ({} hours) is spent. By forecast, {} well above target, {} \
+                 above target and {} within target. {open}</p>\
+                 <dl class=\"cards\">\
+                 <div><dt>Ratio to date</dt><dd>{}</dd></div>\
+                 <div><dt>Forecast ratio, whole month</dt><dd>{}</dd></div>\
+                 <div><dt>Budget spent to date</dt><dd>{}</dd></div>\
+                 <div><dt>Open abstractions</dt><dd>{}</dd></div></dl>\
+                 <p class=\"status-line\"><strong>LPAs by forecast status:</strong>",
+                h(p.rostered_hours_to_date),
+                h(p.abstracted_hours_to_date),
+                pct(p.abstraction_ratio_to_date),
+                pct(p.forecast_ratio),
+                pct(p.budget_spent_ratio),
+                h(p.budget_hours),
+                count(f.lpas_red, "LPA is forecast", "LPAs are forecast"),
+                f.lpas_amber,
+                f.lpas_green,
+                pct(p.abstraction_ratio_to_date),
+                pct(p.forecast_ratio),
+                pct(p.budget_spent_ratio),
+                f.open_abstractions,
+                until = p.to_date_until,
+            );
+        }
+        None => {
+            let _ = write!(
+                s,
+                "<p>Neighbourhood staff were rostered for <strong>{} hours</strong> and abstracted for \
+                 <strong>{} hours</strong> for reasons that count: an abstraction ratio of \
+                 <strong>{}</strong>. {} well above target, {} above target and {} within target. \
+                 {open}</p>\
+                 <dl class=\"cards\">\
+                 <div><dt>Rostered hours</dt><dd>{}</dd></div>\
+                 <div><dt>Abstracted hours (counted)</dt><dd>{}</dd></div>\
+                 <div><dt>Abstraction ratio</dt><dd>{}</dd></div>\
+                 <div><dt>Open abstractions</dt><dd>{}</dd></div></dl>\
+                 <p class=\"status-line\"><strong>LPAs by status:</strong>",
+                h(f.rostered_hours),
+                h(f.abstracted_hours),
+                pct(f.abstraction_ratio),
+                count(f.lpas_red, "LPA is", "LPAs are"),
+                f.lpas_amber,
+                f.lpas_green,
+                h(f.rostered_hours),
+                h(f.abstracted_hours),
+                pct(f.abstraction_ratio),
+                f.open_abstractions,
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        " {} <strong>{}</strong> · {} <strong>{}</strong> · {} <strong>{}</strong>",
+        rag_badge(Some(Rag::Red), forecast),
         f.lpas_red,
-        rag_badge(Some(Rag::Amber)),
+        rag_badge(Some(Rag::Amber), forecast),
         f.lpas_amber,
-        rag_badge(Some(Rag::Green)),
+        rag_badge(Some(Rag::Green), forecast),
         f.lpas_green,
     );
     if none > 0 {
-        let _ = write!(s, " · {} <strong>{none}</strong>", rag_badge(None));
+        let _ = write!(
+            s,
+            " · {} <strong>{none}</strong>",
+            rag_badge(None, forecast)
+        );
     }
     if let Some(note) = super::text::sources_note(rep) {
         let _ = write!(
@@ -127,58 +175,23 @@ fn summary(s: &mut String, rep: &MonthReport, reference: &Reference) {
     }
     let _ = writeln!(
         s,
-        "</p><p class=\"note\">Status compares each LPA's ratio with its target: within \
+        "</p><p class=\"note\">Status compares each LPA's {} with its target: within \
          target up to {}× the target, above target up to {}×, well above target beyond.</p>\
          </section>",
-        reference.rag.green_max, reference.rag.amber_max
+        if forecast {
+            "forecast ratio for the whole month"
+        } else {
+            "ratio"
+        },
+        reference.rag.green_max,
+        reference.rag.amber_max
     );
-}
-
-/// The month in progress: what "to date" means, the burn-down, and each LPA's forecast.
-fn in_progress(s: &mut String, rep: &MonthReport) {
-    let Some(until) = rep
-        .lpas
-        .iter()
-        .find_map(|l| l.in_progress.as_ref().map(|p| p.to_date_until))
-    else {
-        return;
-    };
-    let _ = write!(
-        s,
-        "<section class=\"in-progress\" aria-labelledby=\"in-progress\">\
-         <h2 id=\"in-progress\">In progress, figures to {until}</h2>\
-         <p>This month is not over. Figures to date run from the 1st to the start of {until}. \
-         The forecast adds the abstractions already planned for the rest of the month, and \
-         unplanned ones at the rate seen so far over the rest of the published roster; the \
-         budget is the LPA's target times the month's rostered hours.</p>"
-    );
-    if let Some(chart) = svg::budget_chart(rep) {
-        s.push_str(&chart);
-    }
-    let _ = write!(
-        s,
-        "<table><caption>The month so far and its forecast</caption><thead><tr><th scope=\"col\">LPA</th>\
-         <th scope=\"col\">Ratio to date</th><th scope=\"col\">Forecast ratio</th><th scope=\"col\">Target</th>\
-         <th scope=\"col\">Budget (h)</th><th scope=\"col\">Spent</th><th scope=\"col\">Forecast (h)</th></tr></thead><tbody>"
-    );
-    for l in rep.present() {
-        let Some(p) = &l.in_progress else { continue };
-        let _ = write!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&l.name),
-            pct(p.abstraction_ratio_to_date),
-            pct(p.forecast_ratio),
-            pct(Some(l.target_ratio)),
-            h(p.budget_hours),
-            pct(p.budget_spent_ratio),
-            h(p.forecast_abstracted_hours)
-        );
-    }
-    s.push_str("</tbody></table></section>\n");
 }
 
 fn lpa_table(s: &mut String, rep: &MonthReport) {
+    if let Some(until) = in_progress_until(rep) {
+        return super::html_in_progress::lpa_table(s, rep, &in_progress_basis(until));
+    }
     s.push_str(
         "<section aria-labelledby=\"by-lpa\"><h2 id=\"by-lpa\">LPAs at a glance</h2><table>\
          <thead><tr><th scope=\"col\">LPA</th><th scope=\"col\" class=\"n\">Rostered h</th>\
@@ -188,11 +201,6 @@ fn lpa_table(s: &mut String, rep: &MonthReport) {
          <th scope=\"col\" class=\"n\">vs a year earlier</th>\
          <th scope=\"col\" class=\"n\">Open</th></tr></thead><tbody>",
     );
-    if let Some(note) = super::text::in_progress_ratio_note(rep) {
-        // Before the table's rows, as a caption would sit: read before the figures.
-        let at = s.rfind("<table>").expect("the table just opened");
-        s.insert_str(at, &format!("<p class=\"note\">{}</p>", esc(&note)));
-    }
     for l in rep.present() {
         let _ = write!(
             s,
@@ -203,7 +211,7 @@ fn lpa_table(s: &mut String, rep: &MonthReport) {
             h(l.abstracted_hours),
             pct(l.abstraction_ratio),
             pct(Some(l.target_ratio)),
-            rag_badge(l.rag),
+            rag_badge(l.rag, false),
             pp(l.change_vs_previous_month),
             pp(l.change_vs_year_earlier),
             l.open_abstractions,
@@ -239,23 +247,51 @@ fn small_table(s: &mut String, caption: &str, head: (&str, &str), rows: &[(Strin
     s.push_str("</tbody></table>");
 }
 
-fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
+fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference, forecast: bool) {
     let code = esc(&l.lpa);
     let name = esc(&l.name);
     let _ = write!(
         s,
         "<section class=\"lpa\" id=\"lpa-{code}\" aria-labelledby=\"h-{code}\">\
-         <h2 id=\"h-{code}\">{name} {}</h2><p>Abstraction ratio <strong>{}</strong> against a \
-         target of {}; {} on last month and {} on a year earlier. {} shifts rostered, {} \
-         counted abstractions started, {} still open.</p>",
-        rag_badge(l.rag),
-        pct(l.abstraction_ratio),
-        pct(Some(l.target_ratio)),
-        pp(l.change_vs_previous_month),
-        pp(l.change_vs_year_earlier),
-        l.shifts,
-        l.abstractions,
-        l.open_abstractions,
+         <h2 id=\"h-{code}\">{name} {}</h2><p>",
+        rag_badge(l.rag, forecast),
+    );
+    match (&l.in_progress, forecast) {
+        (Some(p), _) => {
+            let _ = write!(
+                s,
+                "Abstraction ratio to date <strong>{}</strong>, forecast for the month \
+                 <strong>{}</strong>, against a target of {}; {} of the month's budget spent. ",
+                pct(p.abstraction_ratio_to_date),
+                pct(p.forecast_ratio),
+                pct(Some(l.target_ratio)),
+                pct(p.budget_spent_ratio),
+            );
+        }
+        (None, true) => {
+            let _ = write!(
+                s,
+                "Target {}; {}. ",
+                pct(Some(l.target_ratio)),
+                esc(NO_FORECAST_HERE)
+            );
+        }
+        (None, false) => {
+            let _ = write!(
+                s,
+                "Abstraction ratio <strong>{}</strong> against a target of {}; {} on last month \
+                 and {} on a year earlier. ",
+                pct(l.abstraction_ratio),
+                pct(Some(l.target_ratio)),
+                pp(l.change_vs_previous_month),
+                pp(l.change_vs_year_earlier),
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "{} shifts rostered, {} counted abstractions started, {} still open.</p>",
+        l.shifts, l.abstractions, l.open_abstractions,
     );
     if l.trend.is_empty() {
         s.push_str("<p class=\"note\">No trend data.</p>");
@@ -263,9 +299,18 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         let _ = write!(
             s,
             "<figure>{}<figcaption>Monthly abstraction ratio for {name}; the dashed line is \
-             the target; gaps are months with no rostered hours.</figcaption></figure>",
-            svg::trend_chart(l)
+             the target; gaps are months with no rostered hours.{}</figcaption></figure>",
+            svg::trend_chart(l),
+            if forecast {
+                " The month in progress is shaded: its square is the ratio to date and its \
+                 diamond, joined by a dotted line, the forecast for the month."
+            } else {
+                ""
+            }
         );
+    }
+    if forecast {
+        let _ = write!(s, "<p class=\"note\">{}</p>", esc(IN_PROGRESS_HOURS));
     }
     s.push_str("<div class=\"grid\"><div>");
     let reasons: Vec<(String, String)> = reason_rows(&l.abstracted_hours_by_reason, reference)
@@ -339,7 +384,11 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference) {
         &officers,
     );
     s.push_str("</div></div>");
-    sectors_table(s, l);
+    if forecast {
+        let _ = write!(s, "<p class=\"note\">{}</p>", esc(IN_PROGRESS_SECTORS));
+    } else {
+        sectors_table(s, l);
+    }
     s.push_str("</section>\n");
 }
 
@@ -660,13 +709,20 @@ mod tests {
         let r = Reference::west_midlands();
         let month = Month::new(2024, 3);
         let day = |d: i8| jiff::civil::date(2024, 3, d);
+        let mut trend = vec![(month.prev(), lpa_month(400, &[("response_cover", 90)]))];
+        trend.push((month, lpa_month(400, &[("response_cover", 52)])));
         let inputs = vec![LpaInputs {
             lpa: "dudley".into(),
-            this: lpa_month(400, &[("response_cover", 30)]),
+            // The part-month ratio, 52 h over the whole month's 400 h, is 13.0%: within
+            // a 20% target. To date it is 52 / 200 = 26.0%, and the forecast
+            // 52 + 0.26 × 200 = 104 h of 400 = 26.0%: well above (over 1.25 × 20%).
+            this: lpa_month(400, &[("response_cover", 52)]),
+            prev: lpa_month(400, &[("response_cover", 90)]),
+            trend,
             days: Some((
                 day(12),
                 vec![
-                    (day(1), lpa_day(200, &[("response_cover", 30)])),
+                    (day(1), lpa_day(200, &[("response_cover", 52)])),
                     (day(20), lpa_day(200, &[])),
                 ],
             )),
@@ -679,9 +735,9 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<svg class=\"chart budget\""));
-        // Dudley: budget 20 % of 400 h = 80 h; 30 h spent; forecast 30 + 0.15 × 200 = 60 h.
+        // Budget 20 % of 400 h = 80 h; 52 h spent; forecast 104 h.
         assert!(
-            html.contains("Dudley: 37.5% of the budget spent, 0.0% planned, forecast 75.0%"),
+            html.contains("Dudley: 65.0% of the budget spent, 0.0% planned, forecast 130.0%"),
             "{html}"
         );
         let md = crate::render::md::render(&rep, &r);
@@ -689,11 +745,27 @@ mod tests {
             md.contains("**In progress, figures to 2024-03-12.**"),
             "{md}"
         );
-        // The month's own ratio and status say what they are until the month closes.
-        let note = "the ratio and status below divide the hours abstracted before 2024-03-12 by the whole month";
-        assert!(html.contains(note) && md.contains(note), "{md}");
+        // Nothing shows the part-month ratio, a status from it, or a change from it.
+        for page in [&html, &md] {
+            assert!(!page.contains("13.0%"), "{page}");
+            assert!(!page.contains("Within target") && !page.contains("within target)"));
+            assert!(
+                !page.contains(" pp") && !page.contains("last month"),
+                "no change against whole months: {page}"
+            );
+        }
+        assert!(html.contains(
+            "<h2 id=\"h-dudley\">Dudley <span class=\"rag rag-red rag-forecast\">Forecast well above target</span></h2>"
+        ));
+        assert!(html.contains("<strong>LPAs by forecast status:</strong>"));
+        assert!(html.contains("<div><dt>Ratio to date</dt><dd>26.0%</dd></div>"));
+        assert!(md.contains("| Dudley | 200.0 | 52.0 | 26.0% | 26.0% | 20.0% | RED (forecast well above target) | 65.0% | 0 |"), "{md}");
+        // The trend draws the month as to date and forecast, in a shaded column.
+        assert!(html.contains(">to date 26.0%</text>") && html.contains(">forecast 26.0%</text>"));
+        assert!(html.contains(">in progress</text>"));
         let (closed_r, closed) = sample();
         let closed_html = render(&closed, &closed_r);
         assert!(!closed_html.contains("In progress") && !closed_html.contains("in progress"));
+        assert!(!closed_html.contains(" rag-forecast\"") && !closed_html.contains("Forecast "));
     }
 }

@@ -3,16 +3,23 @@
 //! `domain::report`.
 //!
 //! - `md`: the board paper in plain text.
-//! - `html`: the board paper as one self-contained page; `svg` draws its charts and
+//! - `html`: the board paper as one self-contained page; `svg` draws its charts,
+//!   `html_in_progress` the parts the month in progress shows differently, and
 //!   `report.css` is its stylesheet.
 //! - `csv`: the JSON figures in long format, for analysts.
 //! - `text`: escaping, number formats, month names and labels shared by all of them.
 //!
-//! Dependencies run one way: `html` uses `svg`, and every renderer uses `text`;
-//! `text` and `svg` use no other renderer.
+//! Dependencies run one way: `html` uses `html_in_progress` and `svg`,
+//! `html_in_progress` uses `svg`, and every renderer uses `text`; `text` and `svg` use
+//! no other renderer.
+//!
+//! The month in progress (its report carries `in_progress`) is never shown through its
+//! part-month ratio: statuses are the forecast's and say so, headlines give the ratio
+//! to date and the forecast, trend charts draw that month apart.
 
 mod csv;
 mod html;
+mod html_in_progress;
 mod md;
 mod svg;
 mod text;

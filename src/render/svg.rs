@@ -12,6 +12,9 @@ const INK: &str = "#1f2937";
 const GRID: &str = "#d6d9de";
 const LINE: &str = "#1d4e89";
 const MUTED: &str = "#5b6470";
+/// The month in progress: its shaded column and its forecast's colour.
+const SHADE: &str = "#eef2f7";
+const FORECAST: &str = "#8a4b00";
 
 /// A round step giving at most `max_ticks` intervals up to `max`.
 fn nice_step(max: f64, max_ticks: f64) -> f64 {
@@ -31,9 +34,20 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
     let (w, h) = (640.0, 220.0);
     let (left, right, top, bottom) = (48.0, 86.0, 14.0, 46.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
+    // A closed month's ratio; the month in progress has none of its own (its
+    // `abstraction_ratio` divides part of the month by all of it) and is drawn apart.
+    let closed = |p: &TrendPoint| p.abstraction_ratio.filter(|_| p.in_progress.is_none());
     let top_value = pts
         .iter()
-        .filter_map(|p| p.abstraction_ratio)
+        .flat_map(|p| {
+            let ip = p.in_progress.as_ref();
+            [
+                closed(p),
+                ip.and_then(|q| q.abstraction_ratio_to_date),
+                ip.and_then(|q| q.forecast_ratio),
+            ]
+        })
+        .flatten()
         .fold(l.target_ratio * 1.3, f64::max)
         .max(0.05);
     let step = nice_step(top_value, 5.0);
@@ -49,12 +63,20 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
     let last = pts.last().map(|p| month_short(p.month)).unwrap_or_default();
     let gaps: Vec<String> = pts
         .iter()
-        .filter(|p| p.abstraction_ratio.is_none())
+        .filter(|p| p.abstraction_ratio.is_none() && p.in_progress.is_none())
         .map(|p| month_short(p.month))
         .collect();
     let values: Vec<String> = pts
         .iter()
-        .map(|p| format!("{} {}", month_short(p.month), pct(p.abstraction_ratio)))
+        .map(|p| match &p.in_progress {
+            Some(q) => format!(
+                "{} in progress: {} to date, forecast {}",
+                month_short(p.month),
+                pct(q.abstraction_ratio_to_date),
+                pct(q.forecast_ratio)
+            ),
+            None => format!("{} {}", month_short(p.month), pct(p.abstraction_ratio)),
+        })
         .collect();
     let label = format!(
         "Line chart of {}'s monthly abstraction ratio from {first} to {last}, against a target of {}. {}",
@@ -65,7 +87,11 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
         } else {
             format!("No data for {}.", gaps.join(", "))
         }
-    );
+    ) + if pts.iter().any(|p| p.in_progress.is_some()) {
+        " The month in progress is drawn as its ratio to date and its forecast for the month."
+    } else {
+        ""
+    };
     let mut s = String::new();
     let _ = write!(
         s,
@@ -73,6 +99,22 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
         a = esc(&label),
         d = esc(&values.join("; "))
     );
+    // The month in progress: a shaded column behind everything else, named at its foot
+    // (where a month without data says so), clear of the labels of its marks.
+    for (i, _) in pts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.in_progress.is_some())
+    {
+        let _ = write!(
+            s,
+            r#"<rect x="{rx:.1}" y="{top}" width="{cw:.1}" height="{ph}" fill="{SHADE}"/><text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="9" fill="{MUTED}">in progress</text>"#,
+            rx = x(i) - pw / n / 2.0,
+            cw = pw / n,
+            xx = x(i),
+            ty = top + ph - 5.0
+        );
+    }
     // Grid and percentage ticks.
     for k in 0..=(ymax / step).round() as usize {
         let t = k as f64 * step;
@@ -114,7 +156,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
                 ty = top + ph + 30.0,
             );
         }
-        if p.abstraction_ratio.is_none() {
+        if p.abstraction_ratio.is_none() && p.in_progress.is_none() {
             let _ = write!(
                 s,
                 r#"<text x="{xx:.1}" y="{ty}" text-anchor="middle" font-size="9" fill="{MUTED}">no data</text>"#,
@@ -137,7 +179,7 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
     let mut d = String::new();
     let mut pen_down = false;
     for (i, p) in pts.iter().enumerate() {
-        match p.abstraction_ratio {
+        match closed(p) {
             Some(r) => {
                 let _ = write!(
                     d,
@@ -158,9 +200,10 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
             d.trim_end()
         );
     }
+    let in_progress = pts.last().is_some_and(|p| p.in_progress.is_some());
     for (i, p) in pts.iter().enumerate() {
-        if let Some(r) = p.abstraction_ratio {
-            let latest = i + 1 == pts.len();
+        if let Some(r) = closed(p) {
+            let latest = i + 1 == pts.len() && !in_progress;
             let _ = write!(
                 s,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="{}" fill="{}" stroke="{LINE}" stroke-width="2"/>"#,
@@ -178,6 +221,52 @@ pub(super) fn trend_chart(l: &LpaReport) -> String {
                     pct(Some(r))
                 );
             }
+        }
+    }
+    for (i, p) in pts.iter().enumerate() {
+        let Some(q) = &p.in_progress else { continue };
+        let (xx, prev) = (x(i), i.checked_sub(1).and_then(|j| closed(&pts[j])));
+        // The higher figure is labelled above its mark and the lower below, so the two
+        // labels never sit on each other.
+        let forecast_higher = match (q.forecast_ratio, q.abstraction_ratio_to_date) {
+            (Some(f), Some(t)) => f >= t,
+            _ => true,
+        };
+        let (above, below) = (-8.0, 17.0);
+        if let Some(f) = q.forecast_ratio {
+            if let Some(r) = prev {
+                let _ = write!(
+                    s,
+                    r#"<line x1="{:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}" stroke="{FORECAST}" stroke-width="2" stroke-dasharray="2 3"/>"#,
+                    x(i - 1),
+                    y(r),
+                    y(f)
+                );
+            }
+            let yf = y(f);
+            let _ = write!(
+                s,
+                r#"<path d="M{xx:.1} {a:.1} L{b:.1} {yf:.1} L{xx:.1} {c:.1} L{d:.1} {yf:.1} Z" fill="{FORECAST}"/><text x="{tx:.1}" y="{ty:.1}" font-size="11" font-weight="700" fill="{FORECAST}" stroke="white" stroke-width="4" paint-order="stroke">forecast {v}</text>"#,
+                a = yf - 7.0,
+                b = xx + 7.0,
+                c = yf + 7.0,
+                d = xx - 7.0,
+                tx = xx + 10.0,
+                ty = yf + if forecast_higher { above } else { below },
+                v = pct(Some(f))
+            );
+        }
+        if let Some(t) = q.abstraction_ratio_to_date {
+            let yt = y(t);
+            let _ = write!(
+                s,
+                r#"<rect x="{rx:.1}" y="{ry:.1}" width="9" height="9" fill="white" stroke="{LINE}" stroke-width="2"/><text x="{tx:.1}" y="{ty:.1}" font-size="11" fill="{LINE}" stroke="white" stroke-width="4" paint-order="stroke">to date {v}</text>"#,
+                rx = xx - 4.5,
+                ry = yt - 4.5,
+                tx = xx + 10.0,
+                ty = yt + if forecast_higher { below } else { above },
+                v = pct(Some(t))
+            );
         }
     }
     let _ = write!(
@@ -364,10 +453,11 @@ pub(super) fn budget_chart(rep: &MonthReport) -> Option<String> {
     let bx = x(1.0);
     let _ = write!(
         s,
-        r##"<line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{axis_y}" stroke="#b42318" stroke-width="2" stroke-dasharray="5 3"/><line x1="{label_w}" y1="{axis_y}" x2="{x2}" y2="{axis_y}" stroke="{INK}"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="11" fill="{MUTED}">Share of the month's abstraction budget (target × rostered hours); dashed line: the budget. Solid: spent to date; light: planned; hatched: unplanned at the rate to date.</text></svg>"##,
+        r##"<line x1="{bx:.1}" y1="{top}" x2="{bx:.1}" y2="{axis_y}" stroke="#b42318" stroke-width="2" stroke-dasharray="5 3"/><line x1="{label_w}" y1="{axis_y}" x2="{x2}" y2="{axis_y}" stroke="{INK}"/><text x="{cx}" y="{ty}" text-anchor="middle" font-size="11" fill="{MUTED}">Share of the month's abstraction budget (target × rostered hours); dashed line: the budget.</text><text x="{cx}" y="{ty2}" text-anchor="middle" font-size="11" fill="{MUTED}">Solid: spent to date; light: planned for the rest of the month; hatched: unplanned at the rate to date.</text></svg>"##,
         x2 = label_w + bar_w,
         cx = label_w + bar_w / 2.0,
-        ty = axis_y + 34.0
+        ty = axis_y + 30.0,
+        ty2 = axis_y + 45.0
     );
     Some(s)
 }

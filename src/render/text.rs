@@ -4,7 +4,7 @@
 //! Each wording is written here once, so md, html, svg and csv cannot drift apart.
 //! Nothing here computes a figure: the figures come from `domain::report`.
 
-use crate::domain::calendar::Month;
+use crate::domain::calendar::{Day, Month};
 use crate::domain::reference::{Rag, Reference};
 use crate::domain::report::{LpaReport, MonthReport, Source};
 use std::collections::BTreeMap;
@@ -45,16 +45,35 @@ pub(crate) fn sources_note(rep: &MonthReport) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-/// For the month in progress: what the month's ratio and status mean until it closes.
-pub(crate) fn in_progress_ratio_note(rep: &MonthReport) -> Option<String> {
-    let until = rep
-        .lpas
-        .iter()
-        .find_map(|l| l.in_progress.as_ref().map(|p| p.to_date_until))?;
-    Some(format!(
-        "This month is in progress: the ratio and status below divide the hours abstracted before {until} by the whole month's published roster, so they understate the month until it closes. The forecast above is the figure to watch."
-    ))
+/// The as-of day when this report is of the month in progress (its figures to date stop
+/// at the start of that day); none for a closed month.
+pub(crate) fn in_progress_until(rep: &MonthReport) -> Option<Day> {
+    rep.summary
+        .in_progress
+        .as_ref()
+        .map(|p| p.to_date_until)
+        .or_else(|| {
+            rep.lpas
+                .iter()
+                .find_map(|l| l.in_progress.as_ref().map(|p| p.to_date_until))
+        })
 }
+
+/// What the figures of the month in progress rest on, said once under its tables.
+pub(crate) fn in_progress_basis(until: Day) -> String {
+    format!(
+        "This month is in progress. Ratios to date divide the counted hours abstracted before {until} by the hours rostered before it; the forecast adds the abstractions already planned for the rest of the month and unplanned ones at the rate to date over the rest of the published roster. Status compares the forecast with the target."
+    )
+}
+
+/// For a month in progress: what its hours by reason, role, scope and type hold.
+pub(crate) const IN_PROGRESS_HOURS: &str = "Month in progress: these hours are those recorded for the month so far, to date and already booked for the rest of it.";
+
+/// For a month in progress: why no sector ratios are shown.
+pub(crate) const IN_PROGRESS_SECTORS: &str = "Sector ratios are shown once the month closes: sector figures are kept per month, not per day, so they cannot be split at today.";
+
+/// For an LPA of the month in progress whose figures come from another projector.
+pub(crate) const NO_FORECAST_HERE: &str = "no forecast here: its figures come from another projector, which publishes no month in progress";
 
 /// Escapes text for HTML (and SVG) element content and quoted attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -153,23 +172,40 @@ pub(crate) fn count<N: PartialEq + From<u8> + std::fmt::Display>(
 }
 
 /// The status in words: `Within target`, `Above target`, `Well above target`, or
-/// `No data` when nothing was rostered.
-pub(crate) fn rag_label(r: Option<Rag>) -> &'static str {
-    match r {
-        Some(Rag::Green) => "Within target",
-        Some(Rag::Amber) => "Above target",
-        Some(Rag::Red) => "Well above target",
-        None => "No data",
+/// `No data` when nothing was rostered. In the month in progress the status is the
+/// forecast's, and says so: `Forecast above target`, or `No forecast`.
+pub(crate) fn rag_label(r: Option<Rag>, forecast: bool) -> &'static str {
+    match (r, forecast) {
+        (Some(Rag::Green), false) => "Within target",
+        (Some(Rag::Amber), false) => "Above target",
+        (Some(Rag::Red), false) => "Well above target",
+        (None, false) => "No data",
+        (Some(Rag::Green), true) => "Forecast within target",
+        (Some(Rag::Amber), true) => "Forecast above target",
+        (Some(Rag::Red), true) => "Forecast well above target",
+        (None, true) => "No forecast",
     }
 }
 
-/// The status as the markdown paper prints it: `RED (well above target)`, `no data`.
-pub(crate) fn rag_md(r: Option<Rag>) -> String {
-    let label = rag_label(r).to_lowercase();
+/// The status as the markdown paper prints it: `RED (well above target)`,
+/// `RED (forecast well above target)`, `no data`.
+pub(crate) fn rag_md(r: Option<Rag>, forecast: bool) -> String {
+    let label = rag_label(r, forecast).to_lowercase();
     match r {
         Some(r) => format!("{} ({label})", r.as_str().to_uppercase()),
         None => label,
     }
+}
+
+/// The status as a badge: the colour is backed by a shape and the words. A forecast's
+/// badge (the month in progress) says "Forecast" and has a dashed outline.
+pub(crate) fn rag_badge(r: Option<Rag>, forecast: bool) -> String {
+    let class = r.map(Rag::as_str).unwrap_or("none");
+    let fc = if forecast { " rag-forecast" } else { "" };
+    format!(
+        r#"<span class="rag rag-{class}{fc}">{}</span>"#,
+        rag_label(r, forecast)
+    )
 }
 
 /// A role code as a reader would say it; none for a code this report does not know.
@@ -259,10 +295,16 @@ mod tests {
 
     #[test]
     fn status_words_come_from_one_wording() {
-        assert_eq!(rag_label(Some(Rag::Red)), "Well above target");
-        assert_eq!(rag_md(Some(Rag::Red)), "RED (well above target)");
-        assert_eq!(rag_md(Some(Rag::Green)), "GREEN (within target)");
-        assert_eq!(rag_md(Some(Rag::Amber)), "AMBER (above target)");
-        assert_eq!(rag_md(None), "no data");
+        assert_eq!(rag_label(Some(Rag::Red), false), "Well above target");
+        assert_eq!(rag_md(Some(Rag::Red), false), "RED (well above target)");
+        assert_eq!(rag_md(Some(Rag::Green), false), "GREEN (within target)");
+        assert_eq!(rag_md(Some(Rag::Amber), false), "AMBER (above target)");
+        assert_eq!(rag_md(None, false), "no data");
+        assert_eq!(rag_label(Some(Rag::Amber), true), "Forecast above target");
+        assert_eq!(
+            rag_md(Some(Rag::Red), true),
+            "RED (forecast well above target)"
+        );
+        assert_eq!(rag_md(None, true), "no forecast");
     }
 }

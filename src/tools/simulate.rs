@@ -10,6 +10,12 @@
 //! The output is what an extract taken at local midnight after `to` would hold: events
 //! that would occur later (an `ended` after a night shift on the last day, a late
 //! amendment) are left out, so a few abstractions are still open.
+//!
+//! Planned abstractions are booked ahead (`abstraction.recorded` with the planned end,
+//! [`lead_days`] before the day), as rosters are published ahead; unplanned ones are
+//! recorded as the days pass. So with `now` (live use) the rest of the month already
+//! holds its roster and the planned work booked by then, and the month in progress has
+//! a meaningful forecast (docs/forecast-check.md measures it).
 
 use crate::domain::event::{
     AbstractionFields, Amendment, Envelope, Event, Role, Scope, ShiftFields,
@@ -19,6 +25,9 @@ use crate::wire::encode::Encoder;
 use jiff::civil::{date, Date, DateTime, Weekday};
 use jiff::{tz::TimeZone, ToSpan};
 use std::io::{self, BufWriter, Write};
+
+mod rng;
+use rng::{index_at, Rng};
 
 pub struct SimConfig {
     pub seed: u64,
@@ -52,77 +61,6 @@ pub struct SimSummary {
     pub abstractions: u64,
     /// `abstraction.amended` and `abstraction.cancelled` events written.
     pub corrections: u64,
-}
-
-/// xoshiro256** seeded through splitmix64, written here rather than taken from a crate
-/// so that the byte stream for a seed never changes with a dependency upgrade. Floats
-/// drawn from it meet only IEEE add/multiply/compare, which agree on every platform.
-struct Rng([u64; 4]);
-
-impl Rng {
-    fn new(mut s: u64) -> Rng {
-        let mut next = || {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let z = (s ^ (s >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        Rng([next(), next(), next(), next()])
-    }
-    fn next_u64(&mut self) -> u64 {
-        let s = &mut self.0;
-        let (out, t) = (
-            s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9),
-            s[1] << 17,
-        );
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        out
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + ((self.next_u64() as u128 * (hi - lo + 1).max(1) as u128) >> 64) as i64
-    }
-    /// An index drawn in proportion to `weights`; `None` when all are zero.
-    fn pick(&mut self, weights: &[f64]) -> Option<usize> {
-        let x = self.unit() * weights.iter().sum::<f64>();
-        weights
-            .iter()
-            .any(|w| *w > 0.0)
-            .then(|| index_at(weights, x))
-    }
-    /// A UUIDv7 (RFC 9562) for `unix_ms`: time first, so ids sort by time. Stores keyed
-    /// by such ids write near their end rather than at random places (docs/BENCHMARKS.md
-    /// measures what random ids cost).
-    fn uuid_v7(&mut self, unix_ms: i64) -> String {
-        let rand = ((self.next_u64() as u128) << 64) | self.next_u64() as u128;
-        let time = (unix_ms.max(0) as u128 & 0xFFFF_FFFF_FFFF) << 80;
-        let x = time | (rand & ((1 << 80) - 1));
-        let x = (x & !((0xF << 76) | (0x3 << 62))) | (0x7 << 76) | (0x2 << 62);
-        let h = format!("{x:032x}");
-        [&h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]].join("-")
-    }
-}
-
-/// Where `x` falls among consecutive intervals of these widths (the last positive one
-/// when rounding carries it past the end).
-fn index_at(widths: &[f64], mut x: f64) -> usize {
-    let last = widths.iter().rposition(|w| *w > 0.0).unwrap_or(0);
-    let hit = widths[..last].iter().position(|w| {
-        x -= w;
-        x < 0.0
-    });
-    hit.unwrap_or(last)
 }
 
 /// (LPA, wards, demand). Wards (DOMAIN.md) set the share of officers. Demand is our
@@ -182,6 +120,27 @@ fn profile(reason: &str) -> (f64, f64, f64, f64, f64, f64) {
         "central_aid" => (1.5, 0.8, 0.9, 0.05, 0.9, 0.2),
         "mutual_aid" => (0.8, 0.9, 0.95, 0.85, 0.15, 0.3),
         _ => (1.5, 0.4, 0.5, 0.0, 0.1, 0.0), // `other`, or a reason of another force's file
+    }
+}
+
+/// How many days ahead planned work of a reason is booked (fewest, most): courses one
+/// to three months ahead, court warnings two to eight weeks, events (fixtures, the
+/// night-time economy's seasonal operations) two weeks to two months, operations and
+/// force-wide aid one to five weeks, mutual aid and cover days to weeks, watches and
+/// scene guarding hours or a day ahead. Our assumption, in the spirit of Police
+/// Regulation 22's notice periods for changing a published roster (DOMAIN.md).
+fn lead_days(reason: &str) -> (i64, i64) {
+    match reason {
+        "training" => (28, 90),
+        "court" => (14, 56),
+        "local_aid_events" | "night_time_economy" => (14, 60),
+        "central_aid" | "public_order" | "control_room" => (7, 35),
+        "mutual_aid" => (3, 21),
+        "investigation_support" => (3, 14),
+        "response_cover" => (1, 14),
+        "prisoner_escort" => (1, 7),
+        "custody_constant_watch" | "hospital_watch" | "scene_guarding" => (0, 1),
+        _ => (3, 21),
     }
 }
 
@@ -487,8 +446,36 @@ impl Sim<'_> {
             shift_id: Some(shift_id.into()),
         };
         let abstraction_id = id.clone();
-        // About a fifth are logged live (started, later ended); the rest after the fact.
-        let (based, last_at) = if self.rng.chance(0.2) {
+        let (based, last_at) = if planned {
+            // Planned work is booked ahead, with the lead time such work has (a course
+            // weeks ahead, a football match or a court warning weeks ahead, a constant
+            // watch hours ahead), for the hours the shift was meant to end; a job that
+            // ran past them is put right after the fact.
+            let (lo, hi) = lead_days(reason);
+            let lead = self.rng.range(lo, hi) * 24 * HOUR + self.rng.range(HOUR, 8 * HOUR);
+            let booked_at = start - lead;
+            let booked_end = end.min(shift.1);
+            let event = Event::AbstractionRecorded {
+                abstraction_id,
+                fields,
+                end_ms: booked_end * 1000,
+            };
+            let based = self.emit(o.lpa, booked_at, event, None)?;
+            if end > booked_end {
+                let at = end + self.rng.range(5 * MIN, 4 * HOUR);
+                let event = Event::AbstractionAmended {
+                    abstraction_id: id.clone(),
+                    amendment: Amendment {
+                        end_ms: Some(end * 1000),
+                        ..Amendment::default()
+                    },
+                };
+                self.summary.corrections += self.emit(o.lpa, at, event, None)? as u64;
+            }
+            (based, booked_at)
+        } else if self.rng.chance(0.2) {
+            // About a fifth of unplanned ones are logged live (started, later ended);
+            // the rest after the fact.
             let started_at = start + self.rng.range(0, 10 * MIN);
             let event = Event::AbstractionStarted {
                 abstraction_id,
@@ -704,7 +691,7 @@ mod tests {
         };
         let mut out = Vec::new();
         simulate(&cfg, &Reference::west_midlands(), &mut out, &mut |_, _| {}).unwrap();
-        let (mut late_shifts, mut before) = (0, 0);
+        let (mut late_shifts, mut before, mut booked_ahead) = (0, 0, 0);
         for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let e: Value = serde_json::from_slice(line).unwrap();
             let at = secs(&e["occurred_at"]);
@@ -715,10 +702,20 @@ mod tests {
                 late_shifts += 1;
             }
             if e["type"] == "abstraction.recorded" || e["type"] == "abstraction.started" {
-                assert!(secs(&e["data"]["start"]) <= now.as_second(), "{e}");
-                before += 1;
+                if secs(&e["data"]["start"]) > now.as_second() {
+                    // Only planned work is known ahead, booked with its planned end.
+                    assert_eq!(e["data"]["planned"], true, "{e}");
+                    assert!(secs(&e["data"]["end"]) > secs(&e["data"]["start"]), "{e}");
+                    booked_ahead += 1;
+                } else {
+                    before += 1;
+                }
             }
         }
+        assert!(
+            booked_ahead > 20,
+            "planned work booked ahead: {booked_ahead}"
+        );
         assert!(
             late_shifts > 100,
             "the roster to the end of July is out: {late_shifts}"
