@@ -419,16 +419,16 @@ api_agrees() { # N
   local i
   for i in $(seq 1 "$1"); do
     figures "$API" "$MONTH" "$WORK/part.txt" || {
-      why "request $i: no answer"
+      why "no answer"
       return 1
     }
     case "$(sed -n 2p "$WORK/part.txt")" in bucket | "bucket local" | local) ;; *)
-      why "request $i: sources $(sed -n 2p "$WORK/part.txt")"
+      why "sources $(sed -n 2p "$WORK/part.txt")"
       return 1
       ;;
     esac
     sed -n 1p "$WORK/part.txt" | cmp -s - <(sed -n 1p "$WORK/single.txt") || {
-      why "request $i: figures differ from the single tracker's"
+      why "figures differ from the single tracker's"
       return 1
     }
   done
