@@ -121,6 +121,15 @@ cleanup() {
     echo "CONTAINER_TEST_KEEP=1: left running: projects ${PROJECTS[*]:-none}, image $TRACKER_TAG; CONTAINERS_CONF=$CONTAINERS_CONF"
     return
   fi
+  if [ $rc != 0 ]; then # what was running, and the last words of each container
+    for p in "${PROJECTS[@]}"; do
+      podman ps -a --filter "label=io.podman.compose.project=${p%%=*}" --format '{{.Names}}' 2>/dev/null |
+        while read -r c; do
+          echo "--- $c: $(podman inspect --format '{{.State.Status}} {{.State.Health.Status}}' "$c" 2>/dev/null)" >&2
+          podman logs --tail 8 "$c" 2>&1 | cut -c1-300 >&2
+        done
+    done
+  fi
   for p in "${PROJECTS[@]}"; do
     # compose refuses a file whose required variables are unset, even to take it down.
     (cd "$ROOT/deploy/docker" && NATS_PUBLISHER_PASSWORD=${NATS_PUBLISHER_PASSWORD:-x} NATS_TRACKER_PASSWORD=${NATS_TRACKER_PASSWORD:-x} \
@@ -416,8 +425,7 @@ say "p1 $(stored "$P1_PORT") + p2 $(stored "$P2_PORT") + p3 $(stored "$P3_PORT")
 # Round robin over the ready projectors: several answers in a row, each with every LPA
 # local or from the bucket, and the single tracker's figures.
 api_agrees() { # N
-  local i
-  for i in $(seq 1 "$1"); do
+  for _ in $(seq 1 "$1"); do
     figures "$API" "$MONTH" "$WORK/part.txt" || {
       why "no answer"
       return 1
