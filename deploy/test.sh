@@ -94,3 +94,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   NATS_SERVER_BIN="$CURRENT/bin/nats-server" cargo test --locked --no-fail-fast $(printf -- '--test %s ' "${NATS_TESTS[@]}")
 fi
+CONTAINER_TEST_PROFILE=${CONTAINER_TEST_PROFILE:-debug} bash deploy/docker/test-containers.sh   # the images and both compose stacks under podman
