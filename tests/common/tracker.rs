@@ -61,17 +61,20 @@ impl Tracker {
         ingest: IngestConfig,
         engine: Option<EngineKind>,
     ) -> Tracker {
-        Self::start_config(Self::config(nats_url, data_dir, reference, ingest, engine)).await
+        let mut config = Self::config(nats_url, data_dir, reference, ingest);
+        config.engine = engine;
+        Self::start_config(config).await
     }
 
-    /// What [`Tracker::start_on`] runs with; change fields, then [`Tracker::start_config`].
+    /// What [`Tracker::start_with`] runs with (on [`test_engine`]); change fields, then
+    /// [`Tracker::start_config`].
     pub fn config(
         nats_url: &str,
         data_dir: &Path,
         reference: Reference,
         ingest: IngestConfig,
-        engine: Option<EngineKind>,
     ) -> ServeConfig {
+        let engine = test_engine();
         ServeConfig {
             nats_url: nats_url.into(),
             nats_auth: Default::default(),
