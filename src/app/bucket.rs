@@ -188,6 +188,9 @@ pub struct Publisher {
     pub lock: Arc<tokio::sync::Mutex<()>>,
     /// The anti-entropy period (`serve --republish-every`).
     pub republish_every: Duration,
+    /// The tracker's "now": the as-of month's `rag` follows its forecast (contract v3
+    /// section 6), in the bucket as in the month API.
+    pub clock: crate::clock::Clock,
 }
 
 impl Publisher {
@@ -280,7 +283,10 @@ impl Publisher {
             let _turn = self.lock.lock().await;
             let (store, reference) = (self.store.clone(), self.reference.clone());
             let consumer_of = self.consumer_of.clone();
-            tokio::task::spawn_blocking(move || entries(&store, &reference, &consumer_of, batch))
+            let as_of = self.clock.day();
+            tokio::task::spawn_blocking(move || {
+                entries(&store, &reference, &consumer_of, batch, as_of)
+            })
                 .await??
         };
         let mut left = Vec::new();
@@ -309,6 +315,7 @@ fn entries(
     reference: &Reference,
     consumer_of: &HashMap<String, String>,
     batch: BTreeSet<(String, Month)>,
+    as_of: crate::domain::calendar::Day,
 ) -> anyhow::Result<Vec<Value>> {
     let stored = store.months()?;
     let mut wanted: BTreeSet<(String, Month)> = BTreeSet::new();
@@ -328,7 +335,7 @@ fn entries(
             continue;
         };
         let seq = store.checkpoint(consumer)?;
-        let inputs = figures::lpa_inputs(store, &lpa, month, None)?;
+        let inputs = figures::lpa_inputs(store, &lpa, month, Some(as_of))?;
         if let Some(entry) = lpa_entry(reference, &inputs) {
             out.push((lpa, month, encode(&entry, seq), seq));
         }

@@ -280,6 +280,7 @@ pub async fn run(
                 .collect(),
             lock: lock.clone(),
             republish_every,
+            clock: config.clock,
         };
         // Ingest does not wait for the bucket: figures are the store's first, and a
         // broker that refuses the bucket (permissions) must not stop the events.
