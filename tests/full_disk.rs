@@ -51,9 +51,32 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A child process killed on drop, so a failing test leaves none behind.
+struct Proc(Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `serve` as a child process, its stderr in `log`.
-fn serve(nats_url: &str, data: &Path, port: u16, consumer: &str, log: &Path) -> Child {
-    Command::new(bin())
+fn serve(nats_url: &str, data: &Path, port: u16, consumer: &str, log: &Path) -> Proc {
+    let child = Command::new(bin())
         .arg("serve")
         .args(["--nats-url", nats_url, "--consumer", consumer])
         .arg("--data-dir")
@@ -65,7 +88,8 @@ fn serve(nats_url: &str, data: &Path, port: u16, consumer: &str, log: &Path) -> 
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Proc(child)
 }
 
 async fn stored(base: &str) -> Option<f64> {
@@ -155,7 +179,7 @@ async fn a_full_disk_stops_acknowledging_and_a_restart_carries_on_with_nothing_l
     eprintln!("on exit: {}", errors[0]);
 
     // The restart a supervisor makes carries on: every event stored once.
-    let mut tracker = serve(
+    let tracker = serve(
         &nats.url(),
         &data,
         port,
@@ -184,7 +208,7 @@ async fn a_full_disk_stops_acknowledging_and_a_restart_carries_on_with_nothing_l
     let clean_dir = tempfile::tempdir().unwrap();
     let clean_port = free_port();
     let clean_base = format!("http://127.0.0.1:{clean_port}");
-    let mut clean = serve(
+    let clean = serve(
         &nats.url(),
         clean_dir.path(),
         clean_port,
@@ -203,8 +227,5 @@ async fn a_full_disk_stops_acknowledging_and_a_restart_carries_on_with_nothing_l
         assert_eq!(got, want, "{month}");
         assert!(lpa(&got, "dudley")["rostered_hours"].as_f64().unwrap() > 0.0);
     }
-    for t in [&mut tracker, &mut clean] {
-        let _ = t.kill();
-        let _ = t.wait();
-    }
+    drop((tracker, clean));
 }

@@ -280,14 +280,13 @@ impl Publisher {
         batch: BTreeSet<(String, Month)>,
     ) -> anyhow::Result<Vec<(String, Month)>> {
         let values = {
-            let _turn = self.lock.lock().await;
             let (store, reference) = (self.store.clone(), self.reference.clone());
-            let consumer_of = self.consumer_of.clone();
+            let (consumer_of, lock) = (self.consumer_of.clone(), self.lock.clone());
             let as_of = self.clock.day();
             tokio::task::spawn_blocking(move || {
-                entries(&store, &reference, &consumer_of, batch, as_of)
+                entries(&store, &reference, &consumer_of, &lock, batch, as_of)
             })
-                .await??
+            .await??
         };
         let mut left = Vec::new();
         for (lpa, month, value, seq) in values {
@@ -314,6 +313,7 @@ fn entries(
     store: &Store,
     reference: &Reference,
     consumer_of: &HashMap<String, String>,
+    lock: &tokio::sync::Mutex<()>,
     batch: BTreeSet<(String, Month)>,
     as_of: crate::domain::calendar::Day,
 ) -> anyhow::Result<Vec<Value>> {
@@ -334,8 +334,14 @@ fn entries(
         let Some(consumer) = consumer_of.get(&lpa) else {
             continue;
         };
-        let seq = store.checkpoint(consumer)?;
-        let inputs = figures::lpa_inputs(store, &lpa, month, Some(as_of))?;
+        // Each value's figures and sequence are read in one turn between batches; the
+        // turn is taken per LPA-month, so a re-publish of everything (anti-entropy)
+        // holds ingest back for one LPA-month's read at a time, not for all of them.
+        let (seq, inputs) = {
+            let _turn = lock.blocking_lock();
+            let seq = store.checkpoint(consumer)?;
+            (seq, figures::lpa_inputs(store, &lpa, month, Some(as_of))?)
+        };
         if let Some(entry) = lpa_entry(reference, &inputs) {
             out.push((lpa, month, encode(&entry, seq), seq));
         }
