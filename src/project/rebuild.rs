@@ -101,7 +101,7 @@ pub fn rebuild(
         let mut commit = store.begin();
         for u in &marks {
             tracing::error!(lpa = %u.lpa, entity = %format!("{} {}", u.entity_kind, u.entity_id), event_id = %u.event_id, why = %u.why,
-                "a stored event does not decode: its entity is rebuilt without it (see docs/runbook.md, \"An unreadable stored event\")");
+                "a stored event does not decode: its entity is rebuilt without it (see docs/runbook.md, AbstractionTrackerUnreadableStoredEvent)");
             commit.mark_unreadable(u);
         }
         commit.commit(false)?;
