@@ -71,6 +71,13 @@ fn bad_inputs() -> Vec<(String, String, Vec<u8>)> {
         "neighbourhood.events.walsall.shift.rostered".into(),
         serde_json::to_vec(&good).unwrap(),
     ));
+    let mut extra = good.clone();
+    extra["event_id"] = "rj-extra-token".into();
+    out.push((
+        "subject_mismatch".into(),
+        "neighbourhood.events.dudley.shift.rostered.extra".into(),
+        serde_json::to_vec(&extra).unwrap(),
+    ));
     out.push((
         "ok".into(),
         subject(&good),
