@@ -3,6 +3,7 @@
 
 mod common;
 
+use abstraction_tracker::store::EngineKind;
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -173,10 +174,28 @@ async fn a_broker_restart_is_survived_and_readyz_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_locked_data_dir_gives_a_clear_error() {
+async fn a_locked_data_dir_gives_a_clear_error_on_sled() {
+    locked_data_dir(EngineKind::Sled).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_data_dir_gives_a_clear_error_on_fjall() {
+    locked_data_dir(EngineKind::Fjall).await;
+}
+
+/// One body per storage engine: the error is one line on either (fjall logs its own
+/// opening at info, which must not precede it).
+async fn locked_data_dir(engine: EngineKind) {
     let nats = NatsServer::start();
     let data = tempfile::tempdir().unwrap();
-    let tracker = Tracker::start(&nats.url(), data.path()).await;
+    let tracker = Tracker::start_on(
+        &nats.url(),
+        data.path(),
+        abstraction_tracker::domain::reference::Reference::west_midlands(),
+        Default::default(),
+        Some(engine),
+    )
+    .await;
     let out = Command::new(bin())
         .args(["report", "--month", "2024-03", "--data-dir"])
         .arg(data.path())

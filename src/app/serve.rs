@@ -115,6 +115,7 @@ pub async fn run(
     info!(
         seconds = opening.elapsed().as_secs_f64(),
         events = store.log_len()?,
+        engine = %store.engine(),
         "store open"
     );
     let reference = Arc::new(config.reference.clone());

@@ -80,11 +80,19 @@ impl FjallEngine {
                 }
             }
         };
-        let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        // Memtables hold every version written since their last flush: `kv`'s read
+        // models are rewritten by every batch, so a small memtable there keeps memory
+        // low and lets compaction drop the old versions (fjall's default is 64 MiB per
+        // keyspace; docs/BENCHMARKS.md). Fixed when a keyspace is created.
+        let keyspace = |name: &str, memtable_mib: u64| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(memtable_mib << 20)
+            })
+        };
         Ok(FjallEngine {
-            log: keyspace("log")?,
-            ids: keyspace("ids")?,
-            kv: keyspace("kv")?,
+            log: keyspace("log", 32)?,
+            ids: keyspace("ids", 16)?,
+            kv: keyspace("kv", 8)?,
             db,
         })
     }
