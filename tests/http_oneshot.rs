@@ -258,3 +258,50 @@ async fn the_metric_window_is_the_as_of_month_and_the_twelve_before() {
     assert_eq!(rostered("2024-05"), None);
     assert_eq!(rostered("2023-02"), None);
 }
+
+/// The evidence paths (contract v3 section 12) on a projector owning Dudley only: its
+/// lists behind the token, any other LPA a 404 saying it is not owned here. Events
+/// stored without a stream sequence (as here, folded straight into the store, or by
+/// format 4) show `null`.
+#[tokio::test]
+async fn evidence_is_served_for_owned_lpas_only_behind_the_token() {
+    let (_dir, mut s) = state(Some("s3cret"));
+    s.view = Some(Arc::new(abstraction_tracker::app::http::ForceView {
+        owned: vec!["dudley".into()],
+        bucket: Arc::default(),
+    }));
+    let t = Some("s3cret");
+    let url = "/api/v1/lpas/dudley/months/2024-03/abstractions";
+    assert_eq!(get(&s, url, None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, ct, body) = get(&s, url, t).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let a = &v["abstractions"][0];
+    assert_eq!(
+        (&a["abstraction_id"], &a["status"], &a["hours_in_month"]),
+        (&"h-a1".into(), &"counted".into(), &2.0.into())
+    );
+    assert!(a["events"][0]["stream_sequence"].is_null(), "{a}");
+    let (_, _, body) = get(&s, "/api/v1/lpas/dudley/months/2024-03/shifts", t).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["shifts"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["shifts"][0]["hours_in_month"], 8.0);
+    let (status, ct, body) = get(&s, "/api/v1/lpas/dudley/abstractions/open?format=csv", t).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (StatusCode::OK, "text/csv; charset=utf-8")
+    );
+    assert_eq!(body.lines().count(), 1, "only the header: nothing open");
+    for url in [
+        "/api/v1/lpas/walsall/months/2024-03/abstractions",
+        "/api/v1/lpas/walsall/abstractions/open",
+    ] {
+        let (status, _, body) = get(&s, url, t).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{url}");
+        assert!(
+            body.contains("not owned here") && body.contains("dudley"),
+            "{body}"
+        );
+    }
+}

@@ -245,7 +245,7 @@ fn conforms(spec: &Spec, path: &str, a: &Answer, what: &str) -> String {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{month}", MONTH)
+    path.replace("{month}", MONTH).replace("{lpa}", "dudley")
 }
 
 fn sum_outcomes(text: &str) -> f64 {
@@ -269,8 +269,25 @@ async fn every_answer_of_the_running_service_matches_the_spec() {
     let tracker = Tracker::start(&nats.url(), data.path()).await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
 
-    let lines = simulated("2024-03-01", "2024-03-31", 200, 9);
+    let mut lines = simulated("2024-03-01", "2024-03-31", 200, 9);
     assert!(lines.len() > 100, "the simulation produced events");
+    // One abstraction still open, for the open list's schema.
+    let open = event(
+        "openapi-open-1",
+        "dudley",
+        "2024-03-30T08:00:00Z",
+        started(
+            "openapi-open",
+            abstraction(
+                "o-openapi",
+                Role::Pc,
+                "dudley-town",
+                "response_cover",
+                "2024-03-30T08:00:00Z",
+            ),
+        ),
+    );
+    lines.push(serde_json::to_vec(&open).unwrap());
     publish_events(&js, &lines).await;
     let metrics_url = format!("{}/metrics", tracker.base);
     let n = lines.len() as f64;
@@ -296,6 +313,9 @@ async fn every_answer_of_the_running_service_matches_the_spec() {
             "/readyz",
             "/api/v1/months/{month}",
             "/api/v1/reports/monthly/{month}",
+            "/api/v1/lpas/{lpa}/months/{month}/abstractions",
+            "/api/v1/lpas/{lpa}/months/{month}/shifts",
+            "/api/v1/lpas/{lpa}/abstractions/open",
         ]),
         "the spec documents exactly the contract's paths"
     );
@@ -455,6 +475,46 @@ async fn every_answer_of_the_running_service_matches_the_spec() {
         "the CSV columns the spec describes"
     );
 
+    // The evidence paths (contract v3 section 12): both formats, every LPA, and the
+    // documented refusals.
+    for p in [
+        "/api/v1/lpas/{lpa}/months/{month}/abstractions",
+        "/api/v1/lpas/{lpa}/months/{month}/shifts",
+        "/api/v1/lpas/{lpa}/abstractions/open",
+    ] {
+        let mut entries = 0;
+        for lpa in Reference::west_midlands().lpas {
+            let url = format!(
+                "{}{}",
+                tracker.base,
+                p.replace("{month}", MONTH).replace("{lpa}", &lpa.code)
+            );
+            let a = fetch(&url, None).await;
+            assert_eq!(a.status, 200, "GET {url}: {}", a.body);
+            assert_eq!(conforms(&spec, p, &a, &url), "application/json");
+            let v = json_body(&a, &url);
+            entries += v["abstractions"]
+                .as_array()
+                .or(v["shifts"].as_array())
+                .unwrap()
+                .len();
+            let a = fetch(&format!("{url}?format=csv"), None).await;
+            assert_eq!(a.status, 200, "GET {url}?format=csv: {}", a.body);
+            assert_eq!(conforms(&spec, p, &a, &url), "text/csv; charset=utf-8");
+        }
+        assert!(
+            entries > 0,
+            "{p}: the simulated month has entries to validate"
+        );
+        let not_owned = concrete(p).replace("dudley", "atlantis");
+        let a = fetch(&format!("{}{not_owned}", tracker.base), None).await;
+        assert_eq!(a.status, 404, "GET {not_owned}: {}", a.body);
+        conforms(&spec, p, &a, &not_owned);
+        let a = fetch(&format!("{}{}?format=pdf", tracker.base, concrete(p)), None).await;
+        assert_eq!(a.status, 400, "{}", a.body);
+        conforms(&spec, p, &a, "format=pdf");
+    }
+
     tracker.stop().await.unwrap();
 }
 
@@ -536,7 +596,7 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             conforms(&spec, p, &anonymous, &format!("GET {p}"));
         }
     }
-    assert_eq!(guarded, 2, "both /api paths are guarded");
+    assert_eq!(guarded, 5, "every /api path is guarded");
 
     let _ = stop.send(());
     task.await.unwrap().unwrap();
@@ -555,6 +615,13 @@ fn object_schemas_are_closed_complete_and_described() {
         "TrendPoint",
         "DataQuality",
         "Error",
+        "EvidenceEvent",
+        "AbstractionEvidence",
+        "OpenAbstractionEvidence",
+        "ShiftEvidence",
+        "AbstractionList",
+        "OpenAbstractionList",
+        "ShiftList",
     ] {
         let s = &spec.schemas()[name];
         assert_eq!(s["type"], "object", "{name}");

@@ -5,12 +5,13 @@
 use std::path::Path;
 use std::process::Command;
 
-const DOCS: [&str; 5] = [
+const DOCS: [&str; 6] = [
     "README.md",
     "ARCHITECTURE.md",
     "deploy/README.md",
     "docs/integrating.md",
     "docs/runbook.md",
+    "docs/checking-a-figure.md",
 ];
 
 /// Shell words of one command, up to a redirect, pipe or comment.

@@ -106,6 +106,12 @@ pub fn app_with(state: AppState, limits: &HttpLimits) -> Router {
     let api = Router::new()
         .route("/api/v1/months/{month}", get(month))
         .route("/api/v1/reports/monthly/{month}", get(report))
+        .merge(crate::app::evidence_http::evidence_routes(
+            &state.store,
+            &state.reference,
+            state.view.as_ref().map(|v| v.owned.as_slice()),
+            state.metrics.clock(),
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,

@@ -1,7 +1,10 @@
 //! The running service: `serve` wires ingest, the HTTP API and the Prometheus
-//! exposition together; `figures` gathers a month's report inputs from the store.
+//! exposition together; `figures` gathers a month's report inputs from the store; `evidence` the entries
+//! behind a figure, and `evidence_http` their routes.
 
 pub mod bucket;
+pub mod evidence;
+pub mod evidence_http;
 pub mod figures;
 pub mod http;
 pub mod metrics;

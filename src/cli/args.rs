@@ -15,6 +15,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(super) use super::parse::{parse_as_of, parse_http_url, parse_lpas, parse_timeout};
+
 /// Measures how often neighbourhood officers, PCSOs and specials are abstracted from
 /// neighbourhood duty, per Local Policing Area (LPA), sector and month.
 ///
@@ -133,6 +135,19 @@ pub enum Command {
     /// the store in --data-dir, which `serve` must not be using. The month defaults to
     /// the last closed one: the month before the Europe/London month of now (--as-of).
     Report(ReportArgs),
+    /// List the records behind a figure: an LPA-month's abstractions or shifts, or the
+    /// abstractions open now.
+    ///
+    /// `explain --lpa walsall --month 2024-03` lists every abstraction behind Walsall's
+    /// March figures with its status (counted, not_counted, open, cancelled,
+    /// implausible), its hours in the month and the events that made it (with the
+    /// stream sequence each was stored from); the hours_in_month of the counted ones add
+    /// up to the month's abstracted_hours. With --shifts, the shifts behind
+    /// rostered_hours; --open lists what is open now, oldest first. No officer
+    /// identifier or free text is shown: the rostering system resolves ids for those
+    /// allowed to know. From a running tracker with --server, or a stopped store with
+    /// --data-dir, as `report` reads. docs/checking-a-figure.md has a worked example.
+    Explain(ExplainArgs),
     /// Rebuild every read model from the stored event log (stop `serve` first).
     Rebuild(RebuildArgs),
     /// Copy a stopped store to a new data directory on the given storage engine.
@@ -395,6 +410,73 @@ pub struct ReportArgs {
     pub reference: ReferenceArg,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvidenceFormat {
+    /// `{"lpa", "month", "abstractions"|"shifts": [...]}`, as the API answers.
+    Json,
+    /// One row per entry with a stable header; events as event ids joined by `;`.
+    Csv,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["month", "open"])))]
+pub struct ExplainArgs {
+    /// The LPA, by its code (e.g. walsall).
+    #[arg(long, value_name = "CODE")]
+    pub lpa: String,
+    /// The month to explain, YYYY-MM: every abstraction behind its abstracted hours and
+    /// open count (with --shifts, every shift behind its rostered hours).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<Month>,
+    /// With --month: the shifts instead of the abstractions.
+    #[arg(long, requires = "month")]
+    pub shifts: bool,
+    /// Every abstraction open now, oldest start first, with its open hours.
+    #[arg(long, conflicts_with = "month")]
+    pub open: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EvidenceFormat::Json)]
+    pub format: EvidenceFormat,
+    /// The instant taken as now for --open's open hours with --data-dir (a server uses
+    /// its own clock); default: the wall clock. RFC 3339, e.g. 2024-04-01T12:00:00Z.
+    #[arg(long, env = "TRACKER_AS_OF", value_name = "RFC3339", value_parser = parse_as_of)]
+    pub as_of: Option<jiff::Timestamp>,
+    /// Ask a running tracker, e.g. http://127.0.0.1:8080 (as `report --server`).
+    #[arg(long, env = "TRACKER_SERVER", value_name = "URL", value_parser = parse_http_url, help_heading = "HTTP")]
+    pub server: Option<String>,
+    /// Bearer token for --server, when the tracker requires one.
+    #[arg(
+        long,
+        env = "TRACKER_API_TOKEN",
+        hide_env_values = true,
+        help_heading = "HTTP"
+    )]
+    pub api_token: Option<String>,
+    /// Longest wait for --server's whole answer, e.g. 30s, 2m.
+    #[arg(long, env = "TRACKER_SERVER_TIMEOUT", default_value = "30s", value_parser = parse_timeout, help_heading = "HTTP")]
+    pub timeout: Duration,
+    /// CA certificates (PEM) that verify an https:// --server instead of Mozilla's roots.
+    #[arg(
+        long,
+        env = "TRACKER_SERVER_CA",
+        value_name = "PEM",
+        help_heading = "HTTP"
+    )]
+    pub server_ca: Option<PathBuf>,
+    /// Read the store directly (only while `serve` is not running on it).
+    #[arg(
+        long,
+        env = "TRACKER_DATA_DIR",
+        default_value = "./tracker-data",
+        help_heading = "Storage"
+    )]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub engine: super::engine::EngineArg,
+    #[command(flatten)]
+    pub reference: ReferenceArg,
+}
+
 #[derive(clap::Args)]
 pub struct RebuildArgs {
     /// Directory of the store to rebuild (`serve` must be stopped).
@@ -481,78 +563,6 @@ pub struct ProbeArgs {
         help_heading = "HTTP"
     )]
     pub timeout: Duration,
-}
-
-/// `--as-of`: an RFC 3339 instant with an offset.
-fn parse_as_of(s: &str) -> Result<jiff::Timestamp, String> {
-    s.parse::<jiff::Timestamp>().map_err(|_| {
-        format!("{s:?} is not an RFC 3339 time with an offset, e.g. 2024-03-31T12:00:00Z")
-    })
-}
-
-/// `--server`, `--url`: an http:// or https:// URL.
-fn parse_http_url(s: &str) -> Result<String, String> {
-    let scheme = s
-        .split_once("://")
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http" | "https") => Ok(s.to_owned()),
-        _ => Err(format!(
-            "{s:?} is not an http:// or https:// URL, e.g. http://127.0.0.1:8080"
-        )),
-    }
-}
-
-/// `--timeout`: a positive duration such as `2s`, `500ms`, `1m 30s`, or whole seconds.
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration such as 2s, 500ms or 1m30s");
-    let d = match s.trim().parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => {
-            let d: jiff::SignedDuration = s.trim().parse().map_err(|_| bad())?;
-            Duration::try_from(d).map_err(|_| bad())?
-        }
-    };
-    if d.is_zero() {
-        return Err(format!("{s:?}: the timeout must be more than zero"));
-    }
-    Ok(d)
-}
-
-/// A `--lpas` list checked against the reference data: one line saying what is wrong.
-pub fn parse_lpas(
-    list: &str,
-    reference: &abstraction_tracker::domain::reference::Reference,
-) -> anyhow::Result<Vec<String>> {
-    let codes: Vec<String> = list
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let known = || {
-        reference
-            .lpas
-            .iter()
-            .map(|l| l.code.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if codes.is_empty() {
-        anyhow::bail!("--lpas is empty: name at least one LPA code ({})", known());
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for c in &codes {
-        if reference.lpa(c).is_none() {
-            anyhow::bail!(
-                "--lpas names {c:?}, which is not an LPA of the reference file (known: {})",
-                known()
-            );
-        }
-        if !seen.insert(c.as_str()) {
-            anyhow::bail!("--lpas names {c:?} twice");
-        }
-    }
-    Ok(codes)
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ pub fn get(url: &str, token: Option<&str>, o: Options) -> anyhow::Result<Answer>
 }
 
 /// The `error` member of a JSON error body, else the body itself, on one line.
-fn server_error(body: &str) -> String {
+pub fn server_error(body: &str) -> String {
     let text = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))

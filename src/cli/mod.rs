@@ -6,7 +6,9 @@ mod args;
 mod client;
 mod convert;
 mod engine;
+mod explain;
 mod export;
+mod parse;
 mod probe;
 mod publish;
 mod rebuild;
@@ -51,6 +53,22 @@ pub fn parse() -> Cli {
             a.server = None;
         }
     }
+    // `explain` reads like `report`: the same rule between store and server.
+    if let (Command::Explain(a), Some(("explain", m))) = (&mut cli.command, matches.subcommand()) {
+        let flag = |id| m.value_source(id) == Some(ValueSource::CommandLine);
+        if flag("data_dir") && flag("server") {
+            let sub = cmd.find_subcommand_mut("explain").expect("explain exists");
+            sub.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--data-dir and --server cannot be used together: --data-dir reads the store \
+                 directly, --server asks a running tracker",
+            )
+            .exit();
+        }
+        if flag("data_dir") {
+            a.server = None;
+        }
+    }
     cli
 }
 
@@ -74,6 +92,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Publish(a) => publish::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Report(a) => report::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Rebuild(a) => rebuild::run(a),
         Command::Export(a) => export::run(a),
         Command::Convert(a) => convert::run(a),

@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod contribution;
 pub mod event;
+pub mod evidence;
 pub mod fold;
 pub mod plausible;
 pub mod progress;

@@ -386,7 +386,7 @@ impl Ingestor {
                 .decode_published(raw, published_ms)
                 .and_then(|env| check_subject(msg.subject.as_str(), &env).map(|_| env));
             let rejection = match verdict {
-                Ok(env) => match projector.ingest(&mut commit, raw, &env)? {
+                Ok(env) => match projector.ingest_from(&mut commit, raw, &env, Some(seq))? {
                     Outcome::Applied => {
                         stats.applied += 1;
                         None

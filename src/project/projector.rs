@@ -100,7 +100,21 @@ impl Projector {
         }
     }
 
+    /// As [`Projector::ingest_from`] with no stream sequence (tests, benches, fuzzing).
     pub fn ingest(&mut self, kv: &mut impl Kv, raw: &[u8], env: &Envelope) -> KvResult<Outcome> {
+        self.ingest_from(kv, raw, env, None)
+    }
+
+    /// Checks the id index, folds and logs one event, keeping `stream_sequence` (the
+    /// events-stream sequence of the message it came in) with it in the id index. A
+    /// redelivery is not stored again, so an event keeps the sequence it was stored from.
+    pub fn ingest_from(
+        &mut self,
+        kv: &mut impl Kv,
+        raw: &[u8],
+        env: &Envelope,
+        stream_sequence: Option<u64>,
+    ) -> KvResult<Outcome> {
         if kv.has_event_id(&env.event_id)? {
             // Same content means same entity, so a stored id missing from this event's
             // entity was stored with different content.
@@ -126,7 +140,7 @@ impl Projector {
         {
             self.apply(kv, delta)?;
         }
-        kv.append_event(env, raw);
+        kv.append_event_from(env, raw, stream_sequence);
         self.log_len = Some(len + 1);
         Ok(Outcome::Applied)
     }

@@ -7,7 +7,7 @@
 //! | key | value |
 //! |---|---|
 //! | `l/<lpa>/s/<shift_id>/<event_id>`, `l/<lpa>/a/<abstraction_id>/<event_id>` | raw event bytes, append-only |
-//! | `i/<event_id>` | empty: the id is stored (found in the log under its entity) |
+//! | `i/<event_id>` | the events-stream sequence the event was stored from (u64 BE; store format 5), or empty for an event stored before (format 4 and earlier) or without one: either way the id is stored (found in the log under its entity) |
 //! | `a/<lpa>/<YYYY-MM>` | [`LpaMonth`](crate::domain::readmodel::LpaMonth) (JSON) |
 //! | `s/<lpa>/<YYYY-MM>/<sector>` | [`SectorMonth`](crate::domain::readmodel::SectorMonth) (JSON) |
 //! | `n/<lpa>/<YYYY-MM>` | open abstractions that started that month (u64 BE): `LpaMonth::open` again, tiny, so a scrape can total "open now" over all history cheaply |

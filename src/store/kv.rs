@@ -77,10 +77,30 @@ pub trait Kv {
             .collect()
     }
 
-    /// Appends an event to the log and its id to the index.
+    /// Appends an event to the log and its id to the index, with no stream sequence.
     fn append_event(&mut self, env: &Envelope, raw: &[u8]) {
+        self.append_event_from(env, raw, None);
+    }
+
+    /// Appends an event to the log and its id to the index; the index entry holds the
+    /// events-stream sequence it was stored from, when known (store format 5), for the
+    /// evidence behind a figure (contract v3 section 12).
+    fn append_event_from(&mut self, env: &Envelope, raw: &[u8], stream_sequence: Option<u64>) {
         self.put(keys::log_key(env), raw.to_vec());
-        self.put(keys::id_key(&env.event_id), Vec::new());
+        self.put(
+            keys::id_key(&env.event_id),
+            encode_sequence(stream_sequence),
+        );
+    }
+
+    /// The events-stream sequence a stored event was stored from: `None` when it is not
+    /// stored, or was stored before the store kept sequences (format 4 and earlier).
+    fn stream_sequence(&self, event_id: &str) -> KvResult<Option<u64>> {
+        let key = keys::id_key(event_id);
+        match self.get(&key)? {
+            Some(v) => decode_sequence(&key, &v),
+            None => Ok(None),
+        }
     }
 
     /// How many events the log holds.
@@ -174,6 +194,19 @@ pub(super) fn decode_u64(key: &[u8], v: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// An id-index value: the stream sequence as u64 BE, or empty when unknown.
+fn encode_sequence(seq: Option<u64>) -> Vec<u8> {
+    seq.map_or_else(Vec::new, |n| n.to_be_bytes().to_vec())
+}
+
+/// An id-index value: empty (stored before format 5, or with no sequence) or 8 bytes.
+pub(super) fn decode_sequence(key: &[u8], v: &[u8]) -> Result<Option<u64>, StoreError> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    decode_u64(key, v).map(Some)
+}
+
 /// A stored read model (JSON).
 pub(super) fn decode_json<T: serde::de::DeserializeOwned>(
     key: &[u8],
@@ -219,6 +252,26 @@ mod tests {
         assert!(matches!(kv.log_len(), Err(StoreError::Corrupt(_))));
         kv.set_log_len(7);
         assert_eq!(kv.log_len().unwrap(), 7);
+    }
+
+    #[test]
+    fn the_id_index_holds_the_stream_sequence_or_nothing_for_older_events() {
+        let raw = br#"{"event_id":"e1","type":"abstraction.cancelled","schema_version":1,"occurred_at":"2024-03-14T08:05:00Z","source":"t","lpa":"dudley","data":{"abstraction_id":"a"}}"#;
+        let env = crate::wire::decode::decode_stored(raw).unwrap();
+        let mut kv = BTreeMap::new();
+        kv.append_event_from(&env, raw, Some(42));
+        assert!(kv.has_event_id("e1").unwrap());
+        assert_eq!(kv.stream_sequence("e1").unwrap(), Some(42));
+        // As format 4 stored it: an empty value, read as unknown.
+        kv.append_event(&env, raw);
+        assert!(kv.has_event_id("e1").unwrap());
+        assert_eq!(kv.stream_sequence("e1").unwrap(), None);
+        assert_eq!(kv.stream_sequence("never").unwrap(), None);
+        kv.put(keys::id_key("e1"), vec![1, 2, 3]);
+        assert!(matches!(
+            kv.stream_sequence("e1"),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

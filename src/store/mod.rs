@@ -18,6 +18,7 @@ mod integrity;
 pub mod keys;
 mod kv;
 mod maintain;
+mod sequence;
 
 pub use commit::Commit;
 pub use engine::{Bytes, EngineKind};
@@ -74,8 +75,12 @@ pub enum StoreError {
 /// A raw key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
-/// The value of [`META_FORMAT`]: 4 since the per-day read models are [`LpaDay`]s.
-const FORMAT: &[u8] = b"4";
+/// The value of [`META_FORMAT`]: 5 since the id index holds each event's stream
+/// sequence; 4 since the per-day read models are [`LpaDay`]s.
+const FORMAT: &[u8] = b"5";
+/// Format 4 differs only in its id-index values (empty): opened as it is, its events
+/// show no stream sequence (null), those stored from then on show theirs.
+const FORMAT_4: &[u8] = b"4";
 /// Format 2 has the same log and lacks only derived keys: it is upgraded by a rebuild.
 const FORMAT_2: &[u8] = b"2";
 /// Format 3 kept a whole month model per day; format 4 keeps only what the month in
@@ -115,6 +120,10 @@ impl Store {
         };
         match store.get(META_FORMAT)? {
             Some(f) if f.as_ref() == FORMAT => {}
+            Some(f) if f.as_ref() == FORMAT_4 => {
+                store.put(META_FORMAT, FORMAT)?;
+                store.flush()?;
+            }
             Some(f) if f.as_ref() == FORMAT_2 || f.as_ref() == FORMAT_3 => {
                 // Marked first, so a crash in between leaves a store that still says
                 // it needs its read models derived again.
