@@ -287,7 +287,10 @@ async fn owning_projectors_on_a_cluster_survive_a_node_and_a_projector_dying() {
     let killed = cluster.index_of(&leader).expect("the leader is a node");
     cluster.kill9(killed);
 
-    let timeout = Duration::from_secs(30);
+    // Each JetStream API request that meets a dead leader waits out its 5 s timeout, and
+    // a consumer notices a dead node after two missed 2 s heartbeats; on two cores busy
+    // with other tests, several such rounds have taken over 30 s.
+    let timeout = Duration::from_secs(90);
     wait_month("p1", &p1.base, &P1, timeout).await;
     wait_month("p2", &p2.base, &P2, timeout).await;
     wait_month("p3b", &p3b.base, &P3, timeout).await;

@@ -281,10 +281,17 @@ impl Ingestor {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(200);
         loop {
+            let attempt = Instant::now();
             let result = tokio::select! {
                 r = self.consume_until_error() => r,
                 _ = &mut shutdown => return Ok(()),
             };
+            // A consumer that ran a good while before failing starts the pauses afresh:
+            // they are there to spare a broker that keeps refusing, not to slow the
+            // recovery from every later, unrelated failover.
+            if attempt.elapsed() > STEADY {
+                backoff = Duration::from_millis(200);
+            }
             if let Err(e) = result {
                 if e.kind() == ErrorKind::Fatal {
                     return Err(e);
@@ -295,8 +302,6 @@ impl Ingestor {
                     _ = &mut shutdown => return Ok(()),
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
-            } else {
-                backoff = Duration::from_millis(200);
             }
         }
     }
@@ -306,7 +311,10 @@ impl Ingestor {
         let messages = consumer
             .stream()
             .max_messages_per_batch(self.config.batch)
-            .heartbeat(Duration::from_secs(5))
+            // Two missed heartbeats end the subscription and re-create the consumer:
+            // after a broker node dies, that is how soon ingestion moves on to the new
+            // consumer leader.
+            .heartbeat(HEARTBEAT)
             .expires(Duration::from_secs(30))
             .messages()
             .await
@@ -504,6 +512,12 @@ impl Ingestor {
 
 /// How long a batch may wait for more messages while the consumer is behind.
 const LINGER: Duration = Duration::from_millis(25);
+
+/// The idle heartbeat asked of the broker while a pull waits.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long a consumer must have run before its failure resets the pause before retrying.
+const STEADY: Duration = Duration::from_secs(30);
 
 /// Messages still pending for the consumer after this one (0 when caught up).
 fn pending_of(m: &Message) -> u64 {

@@ -144,6 +144,10 @@ pub struct TrackerProcess {
     nats_url: String,
     data_dir: PathBuf,
     pub extra_args: Vec<String>,
+    /// Its stderr (every start appends), printed when the test panics so a failure in
+    /// CI shows what the tracker said; removed otherwise (kept when `KEEP_TRACKER_LOGS` is
+    /// set, to read a slow run that passed).
+    log: PathBuf,
 }
 
 impl TrackerProcess {
@@ -160,6 +164,10 @@ impl TrackerProcess {
             nats_url: nats_url.into(),
             data_dir: data_dir.into(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            log: std::env::temp_dir().join(format!(
+                "abstraction-tracker-test-{}-{port}.log",
+                std::process::id()
+            )),
         };
         t.start();
         t
@@ -167,6 +175,11 @@ impl TrackerProcess {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the tracker's log file");
         let child = Command::new(bin())
             .arg("serve")
             .arg("--nats-url")
@@ -178,9 +191,9 @@ impl TrackerProcess {
             .arg("--as-of")
             .arg(TEST_AS_OF)
             .args(&self.extra_args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start abstraction-tracker serve");
         self.child = Some(child);
@@ -232,5 +245,19 @@ impl TrackerProcess {
 impl Drop for TrackerProcess {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "---- last {} log lines of the tracker at {} ----\n{}",
+                tail.len(),
+                self.base,
+                tail.join("\n")
+            );
+        }
+        if std::env::var_os("KEEP_TRACKER_LOGS").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
