@@ -107,7 +107,7 @@ impl Metrics {
             .expect("register");
         let filters_loaded = Gauge::new(
             "abstraction_tracker_filters_loaded_ratio",
-            "Share of the id and entity filters loaded since start (1: complete; below 1, every event reads sled).",
+            "Share of the id and entity filters loaded since start (1: complete; below 1, every event reads the store).",
         )
         .expect("valid metric");
         let build_info = IntGaugeVec::new(
@@ -260,7 +260,7 @@ impl Families {
             ),
             store_size: gauge(
                 "abstraction_tracker_store_size_bytes",
-                "Bytes the sled store occupies on disk.",
+                "Bytes the store (sled or fjall, as the data directory records) occupies on disk.",
                 &[],
             ),
             stored_events: gauge(
