@@ -235,4 +235,101 @@ mod tests {
         assert_eq!(back, i);
         assert_eq!(back.stream_sequence("walsall"), Some(7));
     }
+
+    mod with_reports {
+        use super::*;
+        use crate::domain::reference::Reference;
+        use crate::domain::report::{force_report, month_report};
+
+        fn march() -> (Reference, MonthReport) {
+            let r = Reference::west_midlands();
+            let rep = month_report(&r, Month::new(2024, 3), &[], &[]);
+            (r, rep)
+        }
+
+        #[test]
+        fn only_a_closed_month_is_issued() {
+            let (_, rep) = march();
+            let in_march = jiff::civil::date(2024, 3, 31);
+            assert_eq!(
+                issue_entries(&rep, in_march, |_| Some(1)),
+                Err(Refused::NotClosed {
+                    month: Month::new(2024, 3),
+                    as_of: Month::new(2024, 3)
+                })
+            );
+            let lpas = issue_entries(
+                &rep,
+                jiff::civil::date(2024, 4, 1),
+                |l| Some(l.len() as u64),
+            )
+            .unwrap();
+            assert_eq!(lpas.len(), rep.lpas.len());
+            for (v, l) in lpas.iter().zip(&rep.lpas) {
+                assert_eq!(v["lpa"], l.lpa.as_str());
+                assert_eq!(v["stream_sequence"], l.lpa.len() as u64);
+                assert!(v.get("in_progress").is_none() && v.get("revision").is_none());
+                assert_eq!(v["rostered_hours"], 0.0);
+            }
+        }
+
+        #[test]
+        fn missing_figures_are_never_issued() {
+            let r = Reference::west_midlands();
+            let april = jiff::civil::date(2024, 4, 1);
+            let rep = force_report(
+                &r,
+                Month::new(2024, 3),
+                april,
+                &[],
+                &Default::default(),
+                &[],
+            );
+            match issue_entries(&rep, april, |_| Some(1)) {
+                Err(Refused::Missing(lpas)) => assert_eq!(lpas.len(), r.lpas.len()),
+                other => panic!("{other:?}"),
+            }
+            // An owned LPA whose sequence is unknown is not issued either.
+            let (_, rep) = march();
+            let refused = issue_entries(&rep, april, |l| (l != "dudley").then_some(3));
+            assert_eq!(refused, Err(Refused::Missing(vec!["dudley".into()])));
+        }
+
+        #[test]
+        fn revisions_compare_with_the_issue_or_say_why_not() {
+            let (_, mut rep) = march();
+            apply_revisions(&mut rep, Err("broker down".into()));
+            assert_eq!(
+                rep.compared_with,
+                Compared::Unavailable("broker down".into())
+            );
+            assert!(rep.lpas.iter().all(|l| l.revision.is_none()));
+            apply_revisions(&mut rep, Ok(None));
+            assert_eq!(rep.compared_with, Compared::NoIssue);
+            let lpas = vec![entry("dudley", 10.0, 2.0, 5)];
+            let i = issue(4, lpas);
+            apply_revisions(&mut rep, Ok(Some(&i)));
+            assert_eq!(
+                rep.compared_with,
+                Compared::Issue {
+                    issue: 4,
+                    issued_at: i.issued_at.clone()
+                }
+            );
+            for l in &rep.lpas {
+                match l.lpa.as_str() {
+                    "dudley" => {
+                        let r = l.revision.as_ref().unwrap();
+                        assert_eq!(
+                            (r.rostered_hours_change, r.abstracted_hours_change),
+                            (-10.0, -2.0)
+                        );
+                        assert_eq!(r.abstraction_ratio_change, None, "no ratio today");
+                    }
+                    // Not in the issue: nothing to compare with.
+                    _ => assert_eq!(l.revision, None),
+                }
+            }
+        }
+    }
 }
