@@ -3,7 +3,8 @@
 //! projectors publish, issues made on either at the same time all get distinct
 //! numbers 1..n, both list the same issues, a late event on one projector's LPA
 //! revises it on both, and each projector's store keeps a copy of every issue, made
-//! here or there, for `report --data-dir`.
+//! here or there, for `report --data-dir`. And a number another projector took between
+//! reading the month's issues and writing one is skipped, never overwritten.
 
 mod common;
 
@@ -193,4 +194,43 @@ async fn partitioned_projectors_share_issues_and_never_share_a_number() {
     }
     // The others are missing in a partitioned store: no revision for them.
     assert!(lpa(&offline, "birmingham")["revision"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_taken_in_between_is_skipped_never_overwritten() {
+    use abstraction_tracker::app::issues;
+    use abstraction_tracker::domain::calendar::Month;
+    use abstraction_tracker::domain::issue::Issue;
+    let nats = NatsServer::start();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = issues::open(&js, 1).await.unwrap();
+    let month = Month::new(2024, 3);
+    let issue = |n: u64, by: &str| Issue {
+        month,
+        issue: n,
+        issued_at: TEST_AS_OF.into(),
+        lpas: vec![serde_json::json!({"lpa": "dudley", "by": by, "stream_sequence": 1})],
+    };
+    // Another projector took 1 and 2 after this one read the month (it saw none).
+    for n in [1, 2] {
+        let other = serde_json::to_vec(&issue(n, "other")).unwrap();
+        kv.create(issues::key(month, n), other.into())
+            .await
+            .unwrap();
+    }
+    let made = issues::create_from(&kv, month, 1, |n| issue(n, "this"))
+        .await
+        .unwrap();
+    assert_eq!(made.issue, 3);
+    let all = issues::read_month(&kv, month).await.unwrap();
+    let by: Vec<(u64, &str)> = all
+        .iter()
+        .map(|i| (i.issue, i.lpas[0]["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(by, [(1, "other"), (2, "other"), (3, "this")]);
+    // The next from the month's own count is 4.
+    let next = issues::create(&kv, month, |n| issue(n, "this"))
+        .await
+        .unwrap();
+    assert_eq!(next.issue, 4);
 }

@@ -107,7 +107,18 @@ pub async fn create(
     month: Month,
     make: impl Fn(u64) -> Issue,
 ) -> anyhow::Result<Issue> {
-    let mut n = read_month(kv, month).await?.len() as u64 + 1;
+    let next = read_month(kv, month).await?.len() as u64 + 1;
+    create_from(kv, month, next, make).await
+}
+
+/// [`create`] trying `n` first: what another projector may have taken since the month's
+/// issues were read is skipped, never overwritten.
+pub async fn create_from(
+    kv: &kv::Store,
+    month: Month,
+    mut n: u64,
+    make: impl Fn(u64) -> Issue,
+) -> anyhow::Result<Issue> {
     for _ in 0..MAX_ATTEMPTS {
         let issue = make(n);
         let value = serde_json::to_vec(&issue).expect("an issue serialises");
