@@ -2,6 +2,8 @@
 # Local demo: a nats-server with JetStream, the tracker, simulated West Midlands traffic
 # for the last three months up to now plus the roster published to the end of next
 # month, then the board's report for the month in progress and where to see metrics.
+# Last month's report is issued (frozen as issue 1) before a few late corrections for
+# it arrive, so its report then shows a revision (contract v3 section 13).
 # Installs what is missing when run as root on Debian; otherwise says what to run.
 #
 # Options (environment): DEMO_DIR (default ./demo-data), DEMO_NATS_PORT (14222),
@@ -84,6 +86,30 @@ for _ in $(seq 900); do
 done
 curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" || { echo "the tracker did not catch up in 3 minutes" >&2; exit 1; }
 
+SERVER=http://127.0.0.1:$HTTP_PORT
+LAST=$(date -u -d "$THIS_MONTH-01 -1 month" +%Y-%m)
+echo "== issuing $LAST's report: the figures the board is shown, frozen as an issue"
+"$BIN" report --server "$SERVER" --month "$LAST" --issue >"$DIR/issue-$LAST.json"
+echo "   issue $(sed -E 's/.*"issue":([0-9]+).*/\1/' "$DIR/issue-$LAST.json") of $LAST kept in the NEIGHBOURHOOD_ISSUES bucket ($DIR/issue-$LAST.json)"
+
+echo "== late corrections for $LAST arrive after the issue"
+# Two abstractions recorded late and one of Walsall's shifts cancelled after the event
+# (its first rostered shift of the month in the simulated roster).
+LATE_SHIFT=$(grep '"type":"shift.rostered"' "$DIR/events.ndjson" | grep '"lpa":"walsall"' \
+  | grep "\"start\":\"$LAST-1" | sed -nE '1s/.*"shift_id":"([^"]+)".*/\1/p' || true)
+{
+  printf '{"event_id":"demo-late-1","type":"abstraction.recorded","schema_version":1,"occurred_at":"%s","source":"demo","lpa":"walsall","data":{"abstraction_id":"demo-late-abs-1","officer_id":"demo:late:1","role":"pc","sector":"walsall-north","reason":"response_cover","scope":"lpa","planned":false,"start":"%s-15T08:00:00Z","end":"%s-15T12:00:00Z"}}\n' "$AS_OF" "$LAST" "$LAST"
+  printf '{"event_id":"demo-late-2","type":"abstraction.recorded","schema_version":1,"occurred_at":"%s","source":"demo","lpa":"dudley","data":{"abstraction_id":"demo-late-abs-2","officer_id":"demo:late:2","role":"pcso","sector":"dudley-town","reason":"response_cover","scope":"lpa","planned":false,"start":"%s-20T10:00:00Z","end":"%s-20T16:00:00Z"}}\n' "$AS_OF" "$LAST" "$LAST"
+  if [ -n "$LATE_SHIFT" ]; then
+    printf '{"event_id":"demo-late-3","type":"shift.cancelled","schema_version":1,"occurred_at":"%s","source":"demo","lpa":"walsall","data":{"shift_id":"%s"}}\n' "$AS_OF" "$LATE_SHIFT"
+  fi
+} >"$DIR/late.ndjson"
+"$BIN" publish "$DIR/late.ndjson"
+for _ in $(seq 150); do curl -fs "$SERVER/readyz" >/dev/null && break; sleep 0.2; done
+echo
+"$BIN" report --server "$SERVER" --month "$LAST" --format md | sed -n '/^## Revisions since issue/,/^## Hours by reason/p' | sed '$d'
+"$BIN" report --server "$SERVER" --month "$LAST" --format html >"$DIR/report-$LAST.html"
+
 "$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format html >"$DIR/report-$MONTH.html"
 "$BIN" report --server "http://127.0.0.1:$HTTP_PORT" --month "$MONTH" --format csv >"$DIR/report-$MONTH.csv"
 echo
@@ -94,6 +120,8 @@ echo "metrics:      curl http://127.0.0.1:$HTTP_PORT/metrics | grep ^neighbourho
 echo "month JSON:   curl http://127.0.0.1:$HTTP_PORT/api/v1/months/$MONTH"
 echo "report:       $DIR/report-$MONTH.html (also http://127.0.0.1:$HTTP_PORT/api/v1/reports/monthly/$MONTH)"
 echo "CSV:          $DIR/report-$MONTH.csv"
+echo "issued month: $DIR/report-$LAST.html, its issues: curl $SERVER/api/v1/reports/monthly/$LAST/issues"
+echo "what moved:   $BIN explain --server $SERVER --lpa walsall --month $LAST --format csv | grep ',true\$'"
 echo "events_total: $(curl -fs http://127.0.0.1:$HTTP_PORT/metrics | grep '^abstraction_tracker_events_total' | tr '\n' ' ')"
 if [ "$KEEP" = 1 ]; then
   echo "broker and tracker keep running; Ctrl-C stops them."

@@ -126,6 +126,7 @@ async fn api_requests_beyond_the_limit_are_shed_and_metrics_still_answer() {
         probe: None,
         api_token: None,
         view: None,
+        issues: None,
     };
     let ask = |limits: HttpLimits, uri: &'static str| {
         let app = app_with(state.clone(), &limits);

@@ -109,6 +109,7 @@ fn state(api_token: Option<&str>) -> (tempfile::TempDir, AppState) {
         probe: None,
         api_token: api_token.map(str::to_owned),
         view: None,
+        issues: None,
     };
     (dir, state)
 }

@@ -97,6 +97,7 @@ fn state(dir: &std::path::Path, as_of: &str) -> AppState {
         probe: None,
         api_token: None,
         view: None,
+        issues: None,
     }
 }
 
@@ -233,6 +234,7 @@ fn state_reopened(dir: &std::path::Path, as_of: &str) -> AppState {
         probe: None,
         api_token: None,
         view: None,
+        issues: None,
     }
 }
 
@@ -326,6 +328,7 @@ fn walsall_state(dir: &std::path::Path) -> AppState {
         probe: None,
         api_token: None,
         view: None,
+        issues: None,
     }
 }
 

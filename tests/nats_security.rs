@@ -116,9 +116,39 @@ async fn publishers_may_only_publish_events_and_the_tracker_runs_with_its_own_us
             .connect(nats.url())
             .await
             .unwrap();
-    let mut rejected = async_nats::jetstream::new(admin)
-        .get_stream("NEIGHBOURHOOD_REJECTED")
+    let admin = async_nats::jetstream::new(admin);
+    let mut rejected = admin.get_stream("NEIGHBOURHOOD_REJECTED").await.unwrap();
+    assert_eq!(rejected.info().await.unwrap().state.messages, 0);
+
+    // The issues bucket works with the tracker's permissions: issuing through the API,
+    // and watching it (an issue another projector made reaches this one's store).
+    let (status, body) = post(&format!(
+        "{}/api/v1/reports/monthly/2024-03/issue",
+        tracker.base
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut other: serde_json::Value = serde_json::from_str(&body).unwrap();
+    other["issue"] = 2.into();
+    let kv = admin.get_key_value("NEIGHBOURHOOD_ISSUES").await.unwrap();
+    kv.create("2024-03.2", serde_json::to_vec(&other).unwrap().into())
         .await
         .unwrap();
-    assert_eq!(rejected.info().await.unwrap().state.messages, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut tracker = tracker;
+    assert!(tracker.term(Duration::from_secs(20)).success());
+    let out = std::process::Command::new(bin())
+        .args(["report", "--data-dir", data.path().to_str().unwrap()])
+        .args([
+            "--month", "2024-03", "--format", "json", "--as-of", TEST_AS_OF,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(lpa(&report, "dudley")["revision"]["issue"], 2);
 }

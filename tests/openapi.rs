@@ -93,11 +93,19 @@ impl Spec {
         self.validator(&json!({ "$ref": format!("#/components/schemas/{name}") }))
     }
 
-    /// `paths.<path>.get`.
+    /// `paths.<path>.get`, or `post` for the one path that only takes a POST (issuing).
     fn get_op(&self, path: &str) -> &Value {
-        let op = &self.doc["paths"][path]["get"];
-        assert!(op.is_object(), "spec has GET {path}");
+        let op = &self.doc["paths"][path][self.method(path).to_lowercase()];
+        assert!(op.is_object(), "spec has GET or POST {path}");
         op
+    }
+
+    /// The method of a path: GET, or POST where the spec has no GET.
+    fn method(&self, path: &str) -> &'static str {
+        match self.doc["paths"][path]["get"].is_object() {
+            true => "GET",
+            false => "POST",
+        }
     }
 
     /// The response object of `status` for `GET path`, `$ref`s followed.
@@ -181,14 +189,21 @@ struct Answer {
 }
 
 async fn fetch(url: &str, token: Option<&str>) -> Answer {
-    let url = url.to_string();
-    let token = token.map(str::to_owned);
+    send("GET", url, token).await
+}
+
+/// A GET or (empty-bodied) POST.
+async fn send(method: &'static str, url: impl Into<String>, token: Option<&str>) -> Answer {
+    let url: String = url.into();
+    let token = token.map(|t| format!("Bearer {t}"));
     tokio::task::spawn_blocking(move || {
-        let mut req = agent().get(&url);
-        if let Some(t) = token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let sent = match (method, token) {
+            ("GET", None) => agent().get(&url).call(),
+            ("GET", Some(t)) => agent().get(&url).header("Authorization", t).call(),
+            (_, None) => agent().post(&url).send_empty(),
+            (_, Some(t)) => agent().post(&url).header("Authorization", t).send_empty(),
+        };
+        let mut r = sent.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let header = |name: &str| {
             r.headers()
                 .get(name)
@@ -245,7 +260,9 @@ fn conforms(spec: &Spec, path: &str, a: &Answer, what: &str) -> String {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{month}", MONTH).replace("{lpa}", "dudley")
+    path.replace("{month}", MONTH)
+        .replace("{lpa}", "dudley")
+        .replace("{issue}", "1")
 }
 
 fn sum_outcomes(text: &str) -> f64 {
@@ -316,10 +333,48 @@ async fn every_answer_of_the_running_service_matches_the_spec() {
             "/api/v1/lpas/{lpa}/months/{month}/abstractions",
             "/api/v1/lpas/{lpa}/months/{month}/shifts",
             "/api/v1/lpas/{lpa}/abstractions/open",
+            "/api/v1/reports/monthly/{month}/issue",
+            "/api/v1/reports/monthly/{month}/issues",
+            "/api/v1/reports/monthly/{month}/issues/{issue}",
         ]),
         "the spec documents exactly the contract's paths"
     );
-    for p in &paths {
+    // Issues (contract v3 section 13): March issued once, so every month entry carries
+    // a `revision`; the as-of month is refused, an absent issue is 404.
+    let issue = "/api/v1/reports/monthly/{month}/issue";
+    let a = send(
+        "POST",
+        &format!("{}{}", tracker.base, concrete(issue)),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "POST {issue}: {}", a.body);
+    conforms(&spec, issue, &a, "the issue");
+    let a = send(
+        "POST",
+        &format!("{}/api/v1/reports/monthly/2024-04/issue", tracker.base),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    conforms(&spec, issue, &a, "issuing the as-of month");
+    let a = send(
+        "POST",
+        &format!("{}/api/v1/reports/monthly/2024-4/issue", tracker.base),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    conforms(&spec, issue, &a, "issuing a malformed month");
+    let one = "/api/v1/reports/monthly/{month}/issues/{issue}";
+    let a = fetch(
+        &format!("{}/api/v1/reports/monthly/{MONTH}/issues/9", tracker.base),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    conforms(&spec, one, &a, "an absent issue");
+    for p in paths.iter().filter(|p| spec.method(p) == "GET") {
         let a = fetch(&format!("{}{}", tracker.base, concrete(p)), None).await;
         assert_ne!(a.status, 404, "GET {p} is served");
         assert_eq!(a.status, 200, "GET {p}: {}", a.body);
@@ -336,6 +391,14 @@ async fn every_answer_of_the_running_service_matches_the_spec() {
     assert_valid(&report, &march, "March 2024");
     assert_eq!(march["month"], MONTH);
     assert_eq!(march["lpas"].as_array().unwrap().len(), 7);
+    assert!(
+        march["lpas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["revision"]["issue"] == 1),
+        "every LPA is compared with the issue"
+    );
     assert!(
         march["summary"]["rostered_hours"].as_f64().unwrap() > 0.0
             && march["summary"]["abstracted_hours"].as_f64().unwrap() > 0.0,
@@ -562,12 +625,16 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
         .keys()
         .cloned()
         .collect();
+    // Issue 1 exists, for `…/issues/1`.
+    let issue = format!("{base}/api/v1/reports/monthly/{MONTH}/issue");
+    assert_eq!(send("POST", &issue, Some("s3cret-token")).await.status, 200);
     let mut guarded = 0;
     for p in &paths {
         let url = format!("{base}{}", concrete(p));
         let security = spec.security(p);
         let needs_token = security.iter().any(|r| r.get("bearerAuth").is_some());
-        let anonymous = fetch(&url, None).await;
+        let fetch = |url: String, token: Option<&'static str>| send(spec.method(p), url, token);
+        let anonymous = fetch(url.clone(), None).await;
         if needs_token {
             guarded += 1;
             assert!(
@@ -577,10 +644,10 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             assert_eq!(anonymous.status, 401, "GET {p} without a token");
             conforms(&spec, p, &anonymous, &format!("GET {p} without a token"));
             assert_eq!(anonymous.www_authenticate.as_deref(), Some("Bearer"));
-            let wrong = fetch(&url, Some("not-the-token")).await;
+            let wrong = fetch(url.clone(), Some("not-the-token")).await;
             assert_eq!(wrong.status, 401, "GET {p} with a wrong token");
             conforms(&spec, p, &wrong, &format!("GET {p} with a wrong token"));
-            let right = fetch(&url, Some("s3cret-token")).await;
+            let right = fetch(url.clone(), Some("s3cret-token")).await;
             assert_eq!(right.status, 200, "GET {p} with the token: {}", right.body);
             conforms(&spec, p, &right, &format!("GET {p} with the token"));
         } else {
@@ -596,7 +663,7 @@ async fn the_bearer_token_guards_exactly_the_operations_the_spec_says() {
             conforms(&spec, p, &anonymous, &format!("GET {p}"));
         }
     }
-    assert_eq!(guarded, 5, "every /api path is guarded");
+    assert_eq!(guarded, 8, "every /api path is guarded");
 
     let _ = stop.send(());
     task.await.unwrap().unwrap();
@@ -622,6 +689,9 @@ fn object_schemas_are_closed_complete_and_described() {
         "AbstractionList",
         "OpenAbstractionList",
         "ShiftList",
+        "Revision",
+        "Issue",
+        "IssueList",
     ] {
         let s = &spec.schemas()[name];
         assert_eq!(s["type"], "object", "{name}");

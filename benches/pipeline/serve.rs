@@ -205,6 +205,7 @@ pub(crate) fn child_serve() -> anyhow::Result<()> {
         probe: None,
         api_token: None,
         view: None,
+        issues: None,
     };
     let api_path = format!("/api/v1/months/{month}");
     let (api, api_bytes) = rt.block_on(oneshot_latency(&state, &api_path, runs))?;

@@ -64,6 +64,7 @@ pub fn encode(entry: &LpaReport, stream_sequence: u64) -> Vec<u8> {
     let mut v = serde_json::to_value(entry).expect("an LPA entry serialises");
     if let Some(o) = v.as_object_mut() {
         o.remove("in_progress");
+        o.remove("revision");
         o.remove("source");
         o.insert("stream_sequence".into(), stream_sequence.into());
     }
@@ -152,12 +153,25 @@ pub async fn read_month(
     lpas: &[String],
     month: Month,
 ) -> anyhow::Result<BTreeMap<String, LpaReport>> {
+    Ok(read_month_with_sequences(kv, lpas, month)
+        .await?
+        .into_iter()
+        .map(|(lpa, (entry, _))| (lpa, entry))
+        .collect())
+}
+
+/// [`read_month`] with each value's `stream_sequence` (what an issue freezes).
+pub async fn read_month_with_sequences(
+    kv: &kv::Store,
+    lpas: &[String],
+    month: Month,
+) -> anyhow::Result<BTreeMap<String, (LpaReport, u64)>> {
     let mut out = BTreeMap::new();
     for lpa in lpas {
         if let Some(bytes) = kv.get(key(lpa, month)).await? {
             match decode(&bytes) {
-                Some((entry, _)) => {
-                    out.insert(lpa.clone(), entry);
+                Some(value) => {
+                    out.insert(lpa.clone(), value);
                 }
                 None => {
                     warn!(key = %key(lpa, month), "figures bucket value is not an LPA entry; shown as missing")

@@ -9,9 +9,14 @@
 //! other: 404 with a JSON `error`). Thin: the lists come from `app::evidence`.
 
 use crate::app::evidence;
+use crate::app::issues::{month_issues, IssueDesk};
 use crate::clock::Clock;
 use crate::domain::calendar::Month;
-use crate::domain::evidence::{abstractions_csv, shifts_csv};
+use crate::domain::evidence::open_months;
+use crate::domain::evidence::{
+    abstractions_csv, mark_revised, mark_revised_open, mark_revised_shifts, shifts_csv,
+};
+use crate::domain::issue::latest;
 use crate::domain::reference::Reference;
 use crate::store::Store;
 use axum::extract::{Path, Query, State};
@@ -31,6 +36,8 @@ struct Evidence {
     reference: Arc<Reference>,
     owned: Arc<Vec<String>>,
     clock: Clock,
+    /// Where the issues are read (none: the store's copy only).
+    issues: Option<Arc<IssueDesk>>,
 }
 
 /// The evidence routes, to merge into the token-guarded API router. `owned`: the LPAs
@@ -40,6 +47,7 @@ pub fn evidence_routes<S: Clone + Send + Sync + 'static>(
     reference: &Arc<Reference>,
     owned: Option<&[String]>,
     clock: Clock,
+    issues: Option<Arc<IssueDesk>>,
 ) -> Router<S> {
     let owned = match owned {
         Some(o) => o.to_vec(),
@@ -60,6 +68,7 @@ pub fn evidence_routes<S: Clone + Send + Sync + 'static>(
             reference: reference.clone(),
             owned: Arc::new(owned),
             clock,
+            issues,
         })
 }
 
@@ -125,6 +134,15 @@ fn owns(s: &Evidence, lpa: &str) -> Result<(), Refusal> {
     ))
 }
 
+/// The latest issue's `stream_sequence` for `lpa` in `month` (none: no issue). Issues
+/// that cannot be read are a 503: an entry is never shown as unrevised for want of them.
+async fn issue_sequence(s: &Evidence, lpa: &str, month: Month) -> Result<Option<u64>, Refusal> {
+    let issues = month_issues(s.issues.as_deref(), &s.store, month)
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    Ok(latest(&issues).and_then(|i| i.stream_sequence(lpa)))
+}
+
 fn csv(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
@@ -148,8 +166,10 @@ async fn month_abstractions(
     let format = format_of(&q)?;
     owns(&s, &lpa)?;
     let (store, reference) = (s.store.clone(), s.reference.clone());
-    let list =
+    let seq = issue_sequence(&s, &lpa, month).await?;
+    let mut list =
         blocking(move || evidence::month_abstractions(&store, &reference, &lpa, month)).await?;
+    mark_revised(&mut list, seq);
     Ok(match format {
         Format::Json => Json(list).into_response(),
         Format::Csv => csv(abstractions_csv(&list)),
@@ -165,7 +185,10 @@ async fn month_shifts(
     let format = format_of(&q)?;
     owns(&s, &lpa)?;
     let (store, reference) = (s.store.clone(), s.reference.clone());
-    let list = blocking(move || evidence::month_shifts(&store, &reference, &lpa, month)).await?;
+    let seq = issue_sequence(&s, &lpa, month).await?;
+    let mut list =
+        blocking(move || evidence::month_shifts(&store, &reference, &lpa, month)).await?;
+    mark_revised_shifts(&mut list, seq);
     Ok(match format {
         Format::Json => Json(list).into_response(),
         Format::Csv => csv(shifts_csv(&list)),
@@ -181,8 +204,15 @@ async fn open(
     owns(&s, &lpa)?;
     let now_ms = s.clock.now().as_millisecond();
     let (store, reference) = (s.store.clone(), s.reference.clone());
-    let list =
+    let code = lpa.clone();
+    let mut list =
         blocking(move || evidence::open_abstractions(&store, &reference, &lpa, now_ms)).await?;
+    // An open abstraction is revised against the issue of the month it started in.
+    let mut sequences = std::collections::BTreeMap::new();
+    for month in open_months(&list) {
+        sequences.insert(month, issue_sequence(&s, &code, month).await?);
+    }
+    mark_revised_open(&mut list, |m| sequences.get(&m).copied().flatten());
     Ok(match format {
         Format::Json => Json(list).into_response(),
         Format::Csv => csv(abstractions_csv(&list)),

@@ -9,6 +9,7 @@
 //! too many are in hand, so slow or greedy clients never queue ahead of /metrics and
 //! /readyz, which have no such limit.
 
+pub use crate::app::force::ForceView;
 use crate::app::metrics::Metrics;
 use crate::domain::calendar::Month;
 use crate::domain::reference::Reference;
@@ -34,13 +35,6 @@ pub struct ReadyProbe {
     pub consumers: Arc<std::sync::RwLock<Vec<String>>>,
 }
 
-/// What a projector that owns some LPAs needs to show the force: which LPAs it owns,
-/// and the figures bucket for the others (set once the broker is reachable).
-pub struct ForceView {
-    pub owned: Vec<String>,
-    pub bucket: Arc<tokio::sync::OnceCell<async_nats::jetstream::kv::Store>>,
-}
-
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -52,6 +46,9 @@ pub struct AppState {
     /// Set on a projector that owns only some LPAs: the others come from the figures
     /// bucket. None: every LPA is this store's.
     pub view: Option<Arc<ForceView>>,
+    /// Set on `serve`: the issues bucket and what freezing a month reads (contract v3
+    /// section 13). None: no broker; issues are read from the store's copy only.
+    pub issues: Option<Arc<crate::app::issues::IssueDesk>>,
 }
 
 /// What keeps slow, idle or greedy clients from holding the tracker's HTTP.
@@ -106,11 +103,19 @@ pub fn app_with(state: AppState, limits: &HttpLimits) -> Router {
     let api = Router::new()
         .route("/api/v1/months/{month}", get(month))
         .route("/api/v1/reports/monthly/{month}", get(report))
+        .merge(crate::app::issues_http::issue_routes(
+            &state.store,
+            &state.reference,
+            state.view.clone(),
+            state.metrics.clock(),
+            state.issues.clone(),
+        ))
         .merge(crate::app::evidence_http::evidence_routes(
             &state.store,
             &state.reference,
             state.view.as_ref().map(|v| v.owned.as_slice()),
             state.metrics.clock(),
+            state.issues.clone(),
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -318,43 +323,25 @@ fn parse_month(s: &str) -> Result<Month, ApiError> {
         .map_err(|e: crate::domain::calendar::BadMonth| ApiError::BadRequest(e.to_string()))
 }
 
+/// A month's report with each entry's `revision` against the month's latest issue.
 async fn month_report(
     s: &AppState,
     month: Month,
 ) -> Result<crate::domain::report::MonthReport, ApiError> {
-    let (store, reference) = (s.store.clone(), s.reference.clone());
     let as_of = s.metrics.clock().day();
-    let Some(view) = s.view.clone() else {
-        return tokio::task::spawn_blocking(move || {
-            crate::app::figures::month(&store, &reference, month, as_of)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()));
-    };
-    let others: Vec<String> = reference
-        .lpas
-        .iter()
-        .map(|l| l.code.clone())
-        .filter(|c| !view.owned.contains(c))
-        .collect();
-    // Without the bucket (the broker unreachable) the others are missing, never zero.
-    let remote = match view.bucket.get() {
-        Some(kv) => match crate::app::bucket::read_month(kv, &others, month).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the figures bucket; other LPAs shown as missing");
-                Default::default()
-            }
-        },
-        None => Default::default(),
-    };
-    tokio::task::spawn_blocking(move || {
-        crate::app::figures::force_month(&store, &reference, &view.owned, &remote, month, as_of)
-    })
+    let (mut report, _) = crate::app::force::month_with_sequences(
+        &s.store,
+        &s.reference,
+        s.view.as_deref(),
+        month,
+        as_of,
+    )
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    .map_err(ApiError::Internal)?;
+    let issues = crate::app::issues::month_issues(s.issues.as_deref(), &s.store, month).await;
+    let latest = issues.as_ref().map(|i| crate::domain::issue::latest(i));
+    crate::domain::issue::apply_revisions(&mut report, latest.map_err(Clone::clone));
+    Ok(report)
 }
 
 async fn month(State(s): State<AppState>, Path(m): Path<String>) -> Result<Response, ApiError> {
@@ -380,6 +367,6 @@ async fn report(
         })?,
     };
     let rep = month_report(&s, month).await?;
-    let body = render::render(&rep, &s.reference, format);
+    let body = render::render_served(&rep, &s.reference, format);
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }

@@ -198,6 +198,11 @@ pub async fn run(
         stream: EVENTS_STREAM.into(),
         consumers: Arc::default(),
     };
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    let desk = Arc::new(crate::app::issues::IssueDesk {
+        lock: lock.clone(),
+        ..Default::default()
+    });
     let view = Arc::new(ForceView {
         owned: owned.clone(),
         bucket: Arc::default(),
@@ -209,6 +214,7 @@ pub async fn run(
         probe: Some(probe.clone()),
         api_token: config.api_token.clone(),
         view: (owned.len() < config.reference.lpas.len()).then(|| view.clone()),
+        issues: Some(desk.clone()),
     };
     info!(addr = %listener.local_addr()?, "HTTP listening");
     let http_task = tokio::spawn(http::serve_with(
@@ -219,8 +225,14 @@ pub async fn run(
     ));
 
     let validator = Arc::new(Validator::new(config.reference.clone()));
-    let lock = Arc::new(tokio::sync::Mutex::new(()));
     let replicas = config.ingest.replicas;
+    let issues_task = tokio::spawn(crate::app::issues::keep(
+        js.clone(),
+        replicas,
+        desk.clone(),
+        store.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let ingest_stop = stopped(stop_rx.clone());
     let (ingest_js, ingest_store, ingest_client) = (js.clone(), store.clone(), client.clone());
     let (ingest_config, lpas_given) = (config.ingest.clone(), config.lpas.is_some());
@@ -272,13 +284,15 @@ pub async fn run(
         *probe.consumers.write().expect("probe lock") =
             plan.iter().map(|(c, _)| c.consumer.clone()).collect();
         let (touched_tx, touched_rx) = tokio::sync::mpsc::unbounded_channel();
+        let consumer_of: std::collections::HashMap<String, String> = plan
+            .iter()
+            .flat_map(|(c, lpas)| lpas.iter().map(|l| (l.clone(), c.consumer.clone())))
+            .collect();
+        *desk.consumer_of.write().expect("consumer lock") = consumer_of.clone();
         let publisher = bucket::Publisher {
             store: ingest_store.clone(),
             reference: Arc::new(validator.reference().clone()),
-            consumer_of: plan
-                .iter()
-                .flat_map(|(c, lpas)| lpas.iter().map(|l| (l.clone(), c.consumer.clone())))
-                .collect(),
+            consumer_of,
             lock: lock.clone(),
             republish_every,
             clock: config.clock,
@@ -343,6 +357,7 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), issues_task).await;
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), http_task).await {
         warn!(error = %e, "HTTP task ended abnormally");
     }

@@ -394,6 +394,14 @@ pub struct ReportArgs {
         help_heading = "HTTP"
     )]
     pub server_ca: Option<PathBuf>,
+    /// Issue the month (contract v3 section 13): freeze its figures for every LPA as
+    /// the next numbered issue, through --server; prints the issue (JSON).
+    ///
+    /// Only a closed month (before the as-of month) with every LPA's figures known.
+    #[arg(long, requires = "month")]
+    pub issue: bool,
+    #[command(flatten)]
+    pub issues_from: IssuesFrom,
     /// Read the store directly (only while `serve` is not running on it).
     ///
     /// Not used with --server (see there).
@@ -408,6 +416,17 @@ pub struct ReportArgs {
     pub engine: super::engine::EngineArg,
     #[command(flatten)]
     pub reference: ReferenceArg,
+}
+
+/// Where `report --data-dir` and `explain --data-dir` read the issues of a month.
+#[derive(clap::Args, Clone)]
+pub struct IssuesFrom {
+    /// With --data-dir: read the month's issues from the NATS bucket
+    /// NEIGHBOURHOOD_ISSUES at this URL, instead of the copy `serve` keeps in the store.
+    #[arg(long, value_name = "URL", help_heading = "Issues")]
+    pub nats_url: Option<String>,
+    #[command(flatten)]
+    pub auth: Auth,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -463,6 +482,8 @@ pub struct ExplainArgs {
         help_heading = "HTTP"
     )]
     pub server_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub issues_from: IssuesFrom,
     /// Read the store directly (only while `serve` is not running on it).
     #[arg(
         long,

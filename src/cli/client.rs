@@ -76,6 +76,24 @@ pub fn get(url: &str, token: Option<&str>, o: Options) -> anyhow::Result<Answer>
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
+    answer(url, timeout, req.call())
+}
+
+/// POST with an empty body, as [`get`].
+pub fn post(url: &str, token: Option<&str>, o: Options) -> anyhow::Result<Answer> {
+    let timeout = o.timeout;
+    let mut req = agent(o)?.post(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    answer(url, timeout, req.send_empty())
+}
+
+fn answer(
+    url: &str,
+    timeout: Duration,
+    sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> anyhow::Result<Answer> {
     let explain = |e: ureq::Error| match e {
         ureq::Error::Timeout(_) => anyhow::anyhow!(
             "no answer from {url} within {}",
@@ -87,7 +105,7 @@ pub fn get(url: &str, token: Option<&str>, o: Options) -> anyhow::Result<Answer>
         ureq::Error::Io(e) => anyhow::Error::new(e).context(format!("asking {url}")),
         e => anyhow::Error::new(e).context(format!("asking {url}")),
     };
-    let mut resp = req.call().map_err(explain)?;
+    let mut resp = sent.map_err(explain)?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()

@@ -1,12 +1,16 @@
 //! `explain`: the evidence behind a figure (contract v3 section 12) on stdout: the
 //! abstractions or shifts behind an LPA-month, or the abstractions open now, from a
-//! running tracker (`--server`) or from a stopped store (`--data-dir`).
+//! running tracker (`--server`) or from a stopped store (`--data-dir`, reading issues
+//! as `report --data-dir` does: `issues`).
 
 use super::args::{EvidenceFormat, ExplainArgs};
 use super::client;
 use abstraction_tracker::app::evidence;
 use abstraction_tracker::clock::Clock;
-use abstraction_tracker::domain::evidence::{abstractions_csv, shifts_csv};
+use abstraction_tracker::domain::calendar::Month;
+use abstraction_tracker::domain::evidence::{
+    abstractions_csv, mark_revised, mark_revised_open, mark_revised_shifts, open_months, shifts_csv,
+};
 use abstraction_tracker::domain::fold::Rules;
 use abstraction_tracker::store::Store;
 use std::io::Write;
@@ -85,18 +89,28 @@ fn from_store(a: &ExplainArgs) -> anyhow::Result<String> {
             owned.join(", ")
         );
     }
-    // Section 13 (issued reports) is not built yet: every entry's
-    // `revised_since_issue` is false until issues can be read here.
+    // Issues as `report --data-dir` reads them; none readable: nothing is marked revised.
+    let sequence = |month: Month| -> Option<u64> {
+        match super::issues::latest_issue(&a.issues_from, &store, month) {
+            Ok(latest) => latest.and_then(|i| i.stream_sequence(&a.lpa)),
+            Err(e) => {
+                eprintln!("warning: {e}; revised_since_issue is false throughout");
+                None
+            }
+        }
+    };
     Ok(match (a.month, a.shifts, a.format) {
         (Some(m), true, f) => {
-            let list = evidence::month_shifts(&store, &reference, &a.lpa, m)?;
+            let mut list = evidence::month_shifts(&store, &reference, &a.lpa, m)?;
+            mark_revised_shifts(&mut list, sequence(m));
             match f {
                 EvidenceFormat::Json => json(&list),
                 EvidenceFormat::Csv => shifts_csv(&list),
             }
         }
         (Some(m), false, f) => {
-            let list = evidence::month_abstractions(&store, &reference, &a.lpa, m)?;
+            let mut list = evidence::month_abstractions(&store, &reference, &a.lpa, m)?;
+            mark_revised(&mut list, sequence(m));
             match f {
                 EvidenceFormat::Json => json(&list),
                 EvidenceFormat::Csv => abstractions_csv(&list),
@@ -104,7 +118,12 @@ fn from_store(a: &ExplainArgs) -> anyhow::Result<String> {
         }
         (None, _, f) => {
             let now = Clock::from_as_of(a.as_of).now().as_millisecond();
-            let list = evidence::open_abstractions(&store, &reference, &a.lpa, now)?;
+            let mut list = evidence::open_abstractions(&store, &reference, &a.lpa, now)?;
+            let sequences: std::collections::BTreeMap<Month, Option<u64>> = open_months(&list)
+                .into_iter()
+                .map(|m| (m, sequence(m)))
+                .collect();
+            mark_revised_open(&mut list, |m| sequences.get(&m).copied().flatten());
             match f {
                 EvidenceFormat::Json => json(&list),
                 EvidenceFormat::Csv => abstractions_csv(&list),

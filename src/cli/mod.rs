@@ -8,6 +8,7 @@ mod convert;
 mod engine;
 mod explain;
 mod export;
+mod issues;
 mod parse;
 mod probe;
 mod publish;

@@ -7,6 +7,7 @@ use abstraction_tracker::app::figures;
 use abstraction_tracker::clock::Clock;
 use abstraction_tracker::domain::calendar::Month;
 use abstraction_tracker::domain::fold::Rules;
+use abstraction_tracker::domain::issue::apply_revisions;
 use abstraction_tracker::render;
 use abstraction_tracker::store::Store;
 use std::io::Write;
@@ -15,6 +16,9 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let month = a
         .month
         .unwrap_or_else(|| last_closed_month(Clock::from_as_of(a.as_of)));
+    if a.issue {
+        return issue(&a, month);
+    }
     let body = match a.server {
         Some(url) => {
             let options = client::Options {
@@ -41,11 +45,50 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
                 )?,
                 _ => figures::month(&store, &reference, month, as_of)?,
             };
+            let mut rep = rep;
+            let latest = super::issues::latest_issue(&a.issues_from, &store, month);
+            apply_revisions(
+                &mut rep,
+                latest.as_ref().map(Option::as_ref).map_err(Clone::clone),
+            );
             render::render(&rep, &reference, a.format)
         }
     };
     std::io::stdout().write_all(body.as_bytes())?;
     Ok(())
+}
+
+/// `report --month M --issue`: asks the tracker at `--server` to issue the month and
+/// prints the issue.
+fn issue(a: &ReportArgs, month: Month) -> anyhow::Result<()> {
+    let Some(server) = &a.server else {
+        anyhow::bail!("report --issue asks a running tracker: pass --server URL (the issue is written to the broker's NEIGHBOURHOOD_ISSUES bucket, which a stopped store cannot reach)");
+    };
+    let url = format!(
+        "{}/api/v1/reports/monthly/{month}/issue",
+        server.trim_end_matches('/')
+    );
+    let options = client::Options {
+        timeout: a.timeout,
+        ca: a.server_ca.as_deref(),
+    };
+    let answer = client::post(&url, a.api_token.as_deref(), options)?;
+    match answer.status {
+        200 => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(answer.body.as_bytes())?;
+            out.write_all(b"\n")?;
+            Ok(())
+        }
+        401 => anyhow::bail!(
+            "the tracker at {server} refused the request (401: {}): pass the right --api-token (or TRACKER_API_TOKEN)",
+            client::server_error(&answer.body)
+        ),
+        s => anyhow::bail!(
+            "the tracker at {server} did not issue {month} ({s}): {}",
+            client::server_error(&answer.body)
+        ),
+    }
 }
 
 /// The month before the Europe/London month holding the clock's now.

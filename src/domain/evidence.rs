@@ -443,6 +443,48 @@ pub fn shifts_csv(list: &ShiftList) -> String {
     out
 }
 
+/// Marks `revised_since_issue` (contract v3 section 13): the entries one of whose
+/// events came from a stream sequence past `issue_sequence`, the latest issue's
+/// `stream_sequence` for the list's LPA (none: the month has no issue, nothing is
+/// revised). An event stored before sequences were kept (null) counts as not revised.
+pub fn mark_revised(list: &mut AbstractionList, issue_sequence: Option<u64>) {
+    for a in &mut list.abstractions {
+        a.revised_since_issue = revised(&a.events, issue_sequence);
+    }
+}
+
+/// [`mark_revised`] for a shift list.
+pub fn mark_revised_shifts(list: &mut ShiftList, issue_sequence: Option<u64>) {
+    for s in &mut list.shifts {
+        s.revised_since_issue = revised(&s.events, issue_sequence);
+    }
+}
+
+/// [`mark_revised`] for the open list, each entry against the latest issue of the
+/// month its `start` falls in (`sequence_of`, none for a month without an issue).
+pub fn mark_revised_open(list: &mut AbstractionList, sequence_of: impl Fn(Month) -> Option<u64>) {
+    for a in &mut list.abstractions {
+        let seq = sequence_of(Month::containing_ms(a.start_ms));
+        a.revised_since_issue = revised(&a.events, seq);
+    }
+}
+
+/// The months the open list's entries start in, each once.
+pub fn open_months(list: &AbstractionList) -> std::collections::BTreeSet<Month> {
+    list.abstractions
+        .iter()
+        .map(|a| Month::containing_ms(a.start_ms))
+        .collect()
+}
+
+fn revised(events: &[EventRef], issue_sequence: Option<u64>) -> bool {
+    issue_sequence.is_some_and(|issued| {
+        events
+            .iter()
+            .any(|e| e.stream_sequence.is_some_and(|s| s > issued))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -689,5 +731,42 @@ mod tests {
             lines[1],
             "a,s-1,pc,dudley-town,response_cover,lpa,true,2024-03-14T08:00:00Z,2024-03-14T09:00:00Z,counted,1,e1,false"
         );
+    }
+
+    #[test]
+    fn only_entries_with_an_event_after_the_issue_are_revised() {
+        let t = ms("2024-03-14T08:00:00Z");
+        let entry = |events: &[Stored]| fold(events).unwrap().for_month(month("2024-03")).unwrap();
+        let early = entry(&[recorded("e1", 5, t, t + H, "response_cover")]);
+        let mut late_amend = early.clone();
+        late_amend.events.push(EventRef {
+            event_id: "e9".into(),
+            event_type: "abstraction.amended",
+            occurred_at: "2024-04-03T08:00:00Z".into(),
+            stream_sequence: Some(11),
+        });
+        let mut unsequenced = early.clone();
+        unsequenced.events[0].stream_sequence = None;
+        let mut list = AbstractionList {
+            lpa: "dudley".into(),
+            month: Some(month("2024-03")),
+            abstractions: vec![early, late_amend, unsequenced],
+        };
+        let marks = |l: &AbstractionList| -> Vec<bool> {
+            l.abstractions
+                .iter()
+                .map(|a| a.revised_since_issue)
+                .collect()
+        };
+        mark_revised(&mut list, Some(10));
+        assert_eq!(marks(&list), [false, true, false]);
+        // Issued at the very sequence of the late event: it was in the issue.
+        mark_revised(&mut list, Some(11));
+        assert_eq!(marks(&list), [false, false, false]);
+        mark_revised(&mut list, Some(4));
+        assert_eq!(marks(&list), [true, true, false]);
+        // No issue: nothing is revised.
+        mark_revised(&mut list, None);
+        assert_eq!(marks(&list), [false, false, false]);
     }
 }

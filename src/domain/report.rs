@@ -19,6 +19,7 @@ pub use super::ratio::{counted, month_ratio};
 use super::ratio::{ratio, IsCounted};
 use super::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use super::reference::{Rag, Reference};
+use super::revision::{Compared, Revision};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -55,6 +56,9 @@ pub struct MonthReport {
     #[serde(serialize_with = "lpas_with_missing_as_null")]
     pub lpas: Vec<LpaReport>,
     pub data_quality: DataQuality,
+    /// What the entries' `revision`s compare with (section 13), for the md and html.
+    #[serde(skip)]
+    pub compared_with: Compared,
 }
 
 /// Where an LPA's figures come from, on the projector that answers (contract section 10).
@@ -84,6 +88,7 @@ struct MissingEntry<'a> {
     abstracted_hours_by_reason: Option<()>,
     rag: Option<Rag>,
     in_progress: Option<InProgress>,
+    revision: Option<Revision>,
 }
 
 fn lpas_with_missing_as_null<S: serde::Serializer>(
@@ -106,6 +111,7 @@ fn lpas_with_missing_as_null<S: serde::Serializer>(
                 abstracted_hours_by_reason: None,
                 rag: None,
                 in_progress: None,
+                revision: None,
             })?;
         } else {
             seq.serialize_element(l)?;
@@ -183,6 +189,10 @@ pub struct LpaReport {
     /// The month in progress (the as-of month only; `null` for every other month).
     #[serde(skip_deserializing)]
     pub in_progress: Option<InProgress>,
+    /// For a month with an issue: today's figures against the latest issue's (contract
+    /// v3 section 13); `null` otherwise.
+    #[serde(skip_deserializing)]
+    pub revision: Option<Revision>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -386,6 +396,7 @@ fn report(
         summary,
         lpas,
         data_quality: dq,
+        compared_with: Compared::NotAsked,
     }
 }
 
@@ -417,6 +428,7 @@ fn missing_report(l: &super::reference::Lpa) -> LpaReport {
         officers_abstracted_at_least: BTreeMap::new(),
         trend: Vec::new(),
         in_progress: None,
+        revision: None,
     }
 }
 
@@ -578,6 +590,7 @@ fn lpa_report(
             })
             .collect(),
         in_progress: progress,
+        revision: None,
     }
 }
 

@@ -67,6 +67,34 @@ fn sample() -> (Reference, MonthReport) {
     (r, rep)
 }
 
+/// The sample month compared with its issue 2: Coventry then had 8 rostered and 6
+/// abstracted hours fewer (late events since), the others are as issued.
+fn sample_issued() -> (Reference, MonthReport) {
+    use crate::domain::issue::{apply_revisions, issue_entries, Issue};
+    let (r, mut rep) = sample();
+    let as_of = jiff::civil::date(2024, 4, 2);
+    let mut lpas = issue_entries(&rep, as_of, |_| Some(42)).expect("March is closed");
+    let first = lpas
+        .iter_mut()
+        .find(|l| l["lpa"] == "coventry")
+        .expect("Coventry is issued");
+    let (rostered, abstracted) = (
+        first["rostered_hours"].as_f64().unwrap() - 8.0,
+        first["abstracted_hours"].as_f64().unwrap() - 6.0,
+    );
+    first["rostered_hours"] = rostered.into();
+    first["abstracted_hours"] = abstracted.into();
+    first["abstraction_ratio"] = (abstracted / rostered).into();
+    let issue = Issue {
+        month: rep.month,
+        issue: 2,
+        issued_at: "2024-04-02T09:30:00Z".into(),
+        lpas,
+    };
+    apply_revisions(&mut rep, Ok(Some(&issue)));
+    (r, rep)
+}
+
 /// `rostered_h` hours of a day with (reason, planned, hours) abstractions.
 fn lpa_day(rostered_h: i64, abstractions: &[(&str, bool, i64)]) -> LpaDay {
     let mut d = LpaDay {
@@ -317,4 +345,22 @@ fn in_progress_json_is_unchanged() {
         "report-in-progress.json",
         want,
     );
+}
+
+#[test]
+fn issued_markdown_is_unchanged() {
+    let want = include_str!("testdata/report-issued.md");
+    check_report(sample_issued, Format::Md, "report-issued.md", want);
+}
+
+#[test]
+fn issued_html_is_unchanged() {
+    let want = include_str!("testdata/report-issued.html");
+    check_report(sample_issued, Format::Html, "report-issued.html", want);
+}
+
+#[test]
+fn issued_json_is_unchanged() {
+    let want = include_str!("testdata/report-issued.json");
+    check_report(sample_issued, Format::Json, "report-issued.json", want);
 }

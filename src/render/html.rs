@@ -16,6 +16,12 @@ use std::fmt::Write;
 const CSS: &str = include_str!("report.css");
 
 pub fn render(rep: &MonthReport, reference: &Reference) -> String {
+    render_with(rep, reference, false)
+}
+
+/// With `evidence_links` (the page `serve` answers), each LPA this projector owns links
+/// to the evidence behind its figures (contract v3 section 12).
+pub fn render_with(rep: &MonthReport, reference: &Reference, evidence_links: bool) -> String {
     let month = esc(&month_long(rep.month));
     let force = esc(&force_name(&rep.force));
     let mut s = String::new();
@@ -33,6 +39,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     super::html_in_progress::section(&mut s, rep);
     summary(&mut s, rep, reference);
     lpa_table(&mut s, rep);
+    super::revision::html(&mut s, rep);
     let forecast = in_progress_until(rep).is_some();
     let rows = reason_rows(&rep.summary.abstracted_hours_by_reason, reference);
     let _ = write!(s, "<section><h2>Where the abstracted hours went</h2>");
@@ -66,7 +73,8 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     }
     s.push_str("</section>\n");
     for l in rep.present() {
-        lpa_section(&mut s, l, reference, forecast);
+        let links = evidence_links && l.source == crate::domain::report::Source::Local;
+        lpa_section(&mut s, l, reference, forecast, links.then_some(rep.month));
     }
     data_quality(&mut s, rep);
     footer(&mut s, rep, reference);
@@ -227,6 +235,18 @@ fn lpa_table(s: &mut String, rep: &MonthReport) {
     );
 }
 
+/// Links to the evidence behind an owned LPA's figures, on the server that answers.
+fn evidence(s: &mut String, lpa: &str, month: crate::domain::calendar::Month) {
+    let lpa = esc(lpa);
+    let _ = write!(
+        s,
+        "<p class=\"note evidence\">Evidence behind these figures: \
+         <a href=\"/api/v1/lpas/{lpa}/months/{month}/abstractions?format=csv\">abstractions (CSV)</a> · \
+         <a href=\"/api/v1/lpas/{lpa}/months/{month}/shifts?format=csv\">shifts (CSV)</a> · \
+         <a href=\"/api/v1/lpas/{lpa}/abstractions/open\">abstractions open now</a></p>"
+    );
+}
+
 /// A two-column table: `rows` of (already escaped label, number text).
 fn small_table(s: &mut String, caption: &str, head: (&str, &str), rows: &[(String, String)]) {
     let _ = write!(
@@ -247,7 +267,13 @@ fn small_table(s: &mut String, caption: &str, head: (&str, &str), rows: &[(Strin
     s.push_str("</tbody></table>");
 }
 
-fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference, forecast: bool) {
+fn lpa_section(
+    s: &mut String,
+    l: &LpaReport,
+    reference: &Reference,
+    forecast: bool,
+    evidence_of: Option<crate::domain::calendar::Month>,
+) {
     let code = esc(&l.lpa);
     let name = esc(&l.name);
     let _ = write!(
@@ -388,6 +414,9 @@ fn lpa_section(s: &mut String, l: &LpaReport, reference: &Reference, forecast: b
         let _ = write!(s, "<p class=\"note\">{}</p>", esc(IN_PROGRESS_SECTORS));
     } else {
         sectors_table(s, l);
+    }
+    if let Some(month) = evidence_of {
+        evidence(s, &l.lpa, month);
     }
     s.push_str("</section>\n");
 }

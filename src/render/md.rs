@@ -115,6 +115,7 @@ pub fn render(rep: &MonthReport, reference: &Reference) -> String {
     if let Some(note) = super::text::sources_note(rep) {
         let _ = writeln!(s, "\n{note}");
     }
+    super::revision::md(&mut s, rep);
     let _ = writeln!(s, "\n## Hours by reason (force)\n");
     if forecast {
         let _ = writeln!(s, "{IN_PROGRESS_HOURS}\n");

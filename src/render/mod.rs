@@ -6,6 +6,7 @@
 //! - `html`: the board paper as one self-contained page; `svg` draws its charts,
 //!   `html_in_progress` the parts the month in progress shows differently, and
 //!   `report.css` is its stylesheet.
+//! - `revision`: the md and html part comparing an issued month with its latest issue.
 //! - `csv`: the JSON figures in long format, for analysts.
 //! - `text`: escaping, number formats, month names and labels shared by all of them.
 //!
@@ -21,6 +22,7 @@ mod csv;
 mod html;
 mod html_in_progress;
 mod md;
+mod revision;
 mod svg;
 mod text;
 
@@ -66,6 +68,14 @@ pub fn render(report: &MonthReport, reference: &Reference, format: Format) -> St
             s.push('\n');
             s
         }
+    }
+}
+
+/// [`render`] as `serve` answers it: the html links each owned LPA to its evidence.
+pub fn render_served(report: &MonthReport, reference: &Reference, format: Format) -> String {
+    match format {
+        Format::Html => html::render_with(report, reference, true),
+        _ => render(report, reference, format),
     }
 }
 

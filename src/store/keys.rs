@@ -16,6 +16,7 @@
 //! | `u/<lpa>/<s\|a>/<entity id>/<event_id>` | a logged event that no longer decodes ([`Unreadable`](crate::domain::reject::Unreadable), JSON): its entity is folded without it; derived from the log, so `rebuild` finds them again |
 //! | `m/filters` | the id and entity Bloom filters saved by a clean stop of `serve`, with the event count they cover: the next start takes them in one read instead of scanning every key |
 //! | `m/owned` | the LPA codes `serve --lpas` owns, comma-separated (`report --data-dir` shows the others as missing) |
+//! | `m/issue/<YYYY-MM>/<issue, 20 digits>` | a copy of an issued report (contract v3 section 13; [`Issue`](crate::domain::issue::Issue), JSON) as `serve` saw it in the `NEIGHBOURHOOD_ISSUES` bucket, for `report --data-dir` and `explain --data-dir`: not derived from the log, so `rebuild` keeps it |
 //! | `m/max_interval_ms` | the plausible limit the read models were folded by (i64 BE): a changed limit means a rebuild |
 //! | `m/format`, `m/log_len`, `m/rebuilding`, `m/checkpoint/<consumer>`, `m/rejected/<YYYY-MM>/<code>` | store format, event count, rebuild marker, checkpoints (u64 BE), rejection tallies (u64 BE): not derived from the log |
 //!
@@ -235,6 +236,16 @@ pub fn rejected_key(month: Month, code: &str) -> Vec<u8> {
     format!("m/rejected/{month}/{code}").into_bytes()
 }
 
+/// `m/issue/<YYYY-MM>/`: the store's copies of a month's issues.
+pub fn issue_prefix(month: Month) -> Vec<u8> {
+    format!("m/issue/{month}/").into_bytes()
+}
+
+/// `m/issue/<YYYY-MM>/<issue>`, the number zero-padded so keys sort by it.
+pub fn issue_key(month: Month, issue: u64) -> Vec<u8> {
+    format!("m/issue/{month}/{issue:020}").into_bytes()
+}
+
 /// The last segment of a key: the sector of a sector key, the code of a rejection key.
 pub fn last_segment(key: &[u8]) -> String {
     let start = key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
@@ -286,6 +297,10 @@ mod tests {
         assert!(r.starts_with(&rejected_prefix(m)));
         assert_eq!(last_segment(&r), "unknown_lpa");
         assert_eq!(checkpoint_key("c"), b"m/checkpoint/c");
+        assert_eq!(issue_key(m, 12), b"m/issue/2024-03/00000000000000000012");
+        assert!(issue_key(m, 2) < issue_key(m, 10));
+        assert!(issue_key(m, 2).starts_with(&issue_prefix(m)));
+        assert!(issue_key(m, 2).starts_with(META_FAMILY));
         for k in [lpa_month_key("d", m), open_key("d", m), s, o] {
             assert!(DERIVED_PREFIXES.iter().any(|p| k.starts_with(p)));
         }

@@ -15,6 +15,7 @@ mod conformance;
 mod convert;
 pub mod engine;
 mod integrity;
+mod issues;
 pub mod keys;
 mod kv;
 mod maintain;

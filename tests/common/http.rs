@@ -25,6 +25,20 @@ pub async fn get(url: &str) -> (u16, String) {
     .unwrap()
 }
 
+/// POST with an empty body, returning (status, body); never errors on HTTP status.
+pub async fn post(url: &str) -> (u16, String) {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || match agent().post(&url).send_empty() {
+        Ok(mut r) => (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(_) => (0, String::new()),
+    })
+    .await
+    .unwrap()
+}
+
 pub async fn get_json(url: &str) -> serde_json::Value {
     let (status, body) = get(url).await;
     assert_eq!(status, 200, "GET {url}: {body}");
