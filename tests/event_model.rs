@@ -288,13 +288,7 @@ async fn a_shuffled_mixed_stream_gives_the_hand_computed_figures_and_rebuild_agr
     let out = Command::new(bin())
         .args(["rebuild", "--data-dir"])
         .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("from {unique} stored event")));
     let out = Command::new(bin())
         .args([
@@ -306,13 +300,7 @@ async fn a_shuffled_mixed_stream_gives_the_hand_computed_figures_and_rebuild_agr
             "--data-dir",
         ])
         .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let rebuilt: Value = serde_json::from_slice(&out.stdout).unwrap();
     check_march(&rebuilt);
     assert_eq!(
@@ -322,18 +310,12 @@ async fn a_shuffled_mixed_stream_gives_the_hand_computed_figures_and_rebuild_agr
 
     // Backup and restore: export the log, publish it into a fresh broker and tracker.
     let backup = data.path().join("backup.ndjson");
-    let out = Command::new(bin())
+    Command::new(bin())
         .args(["export", "--data-dir"])
         .arg(data.path())
         .arg("-o")
         .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let exported = std::fs::read_to_string(&backup).unwrap();
     assert_eq!(
         exported.lines().count(),
@@ -343,16 +325,10 @@ async fn a_shuffled_mixed_stream_gives_the_hand_computed_figures_and_rebuild_agr
     let nats2 = NatsServer::start();
     let data2 = tempfile::tempdir().unwrap();
     let restored = Tracker::start(&nats2.url(), data2.path()).await;
-    let out = Command::new(bin())
+    Command::new(bin())
         .args(["publish", "--nats-url", &nats2.url()])
         .arg(&backup)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let url = format!("{}/api/v1/months/2024-03", restored.base);
     wait_for(Duration::from_secs(20), "the restored figures", || {
         let url = url.clone();

@@ -181,13 +181,7 @@ async fn partitioned_projectors_share_issues_and_never_share_a_number() {
             MONTH,
         ])
         .args(["--format", "json", "--as-of", TEST_AS_OF])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let offline = json(&String::from_utf8_lossy(&out.stdout));
     for code in P1 {
         assert_eq!(lpa(&offline, code)["revision"]["issue"], 6, "{code}");

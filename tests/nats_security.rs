@@ -142,13 +142,7 @@ async fn publishers_may_only_publish_events_and_the_tracker_runs_with_its_own_us
         .args([
             "--month", "2024-03", "--format", "json", "--as-of", TEST_AS_OF,
         ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(lpa(&report, "dudley")["revision"]["issue"], 2);
 }

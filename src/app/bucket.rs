@@ -30,22 +30,36 @@ pub fn key(lpa: &str, month: Month) -> String {
     format!("{lpa}.{month}")
 }
 
-/// Opens the bucket, creating it with `replicas` when missing.
+/// Opens the figures bucket, creating it with `replicas` when missing.
+pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv::Store> {
+    open_bucket(
+        js,
+        FIGURES_BUCKET,
+        "Neighbourhood abstraction figures per LPA and month, published by the projectors that own them",
+        replicas,
+    )
+    .await
+}
+
+/// Opens the key-value bucket `name`, creating it with `replicas` when missing: one
+/// value per key, never deleted.
 ///
 /// The bucket's stream is created directly, as `create_key_value` would make it:
 /// async-nats 0.51's `create_key_value` first reads the account info, whose 2.9
 /// response it cannot parse ("did not match any variant of untagged enum Response").
-pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv::Store> {
-    if let Ok(kv) = js.get_key_value(FIGURES_BUCKET).await {
+pub async fn open_bucket(
+    js: &jetstream::Context,
+    name: &str,
+    description: &str,
+    replicas: usize,
+) -> anyhow::Result<kv::Store> {
+    if let Ok(kv) = js.get_key_value(name).await {
         return Ok(kv);
     }
     js.get_or_create_stream(jetstream::stream::Config {
-        name: format!("KV_{FIGURES_BUCKET}"),
-        description: Some(
-            "Neighbourhood abstraction figures per LPA and month, published by the projectors that own them"
-                .into(),
-        ),
-        subjects: vec![format!("$KV.{FIGURES_BUCKET}.>")],
+        name: format!("KV_{name}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{name}.>")],
         max_messages_per_subject: 1,
         storage: jetstream::stream::StorageType::File,
         allow_rollup: true,
@@ -56,7 +70,7 @@ pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv
         ..Default::default()
     })
     .await?;
-    Ok(js.get_key_value(FIGURES_BUCKET).await?)
+    Ok(js.get_key_value(name).await?)
 }
 
 /// The bucket value of an entry folded up to `stream_sequence`.

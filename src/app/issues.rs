@@ -39,30 +39,15 @@ pub struct IssueDesk {
     pub lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Opens the bucket, creating it with `replicas` when missing (its stream directly, as
-/// `bucket::open` does for the figures, for NATS 2.9).
+/// Opens the issues bucket, creating it with `replicas` when missing.
 pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv::Store> {
-    if let Ok(kv) = js.get_key_value(ISSUES_BUCKET).await {
-        return Ok(kv);
-    }
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: format!("KV_{ISSUES_BUCKET}"),
-        description: Some(
-            "Issued monthly reports of neighbourhood abstraction, one value per issue, never replaced"
-                .into(),
-        ),
-        subjects: vec![format!("$KV.{ISSUES_BUCKET}.>")],
-        max_messages_per_subject: 1,
-        storage: jetstream::stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        num_replicas: replicas.max(1),
-        discard: jetstream::stream::DiscardPolicy::New,
-        ..Default::default()
-    })
-    .await?;
-    Ok(js.get_key_value(ISSUES_BUCKET).await?)
+    crate::app::bucket::open_bucket(
+        js,
+        ISSUES_BUCKET,
+        "Issued monthly reports of neighbourhood abstraction, one value per issue, never replaced",
+        replicas,
+    )
+    .await
 }
 
 /// `month`'s issues in the bucket, by number.

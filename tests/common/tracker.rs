@@ -132,6 +132,25 @@ impl Drop for Tracker {
     }
 }
 
+/// A command that must succeed: its output, or a panic with its status and stderr.
+pub trait RunOk {
+    fn run_ok(&mut self) -> std::process::Output;
+}
+
+impl RunOk for Command {
+    fn run_ok(&mut self) -> std::process::Output {
+        let out = self.output().expect("the command starts");
+        assert!(
+            out.status.success(),
+            "{:?} exited {}: {}",
+            self,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_abstraction-tracker")
 }
