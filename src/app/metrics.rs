@@ -162,6 +162,12 @@ impl Metrics {
 
     /// Says whether ingestion is stopped because the store's file system is full;
     /// `/readyz` answers 503 while it is.
+    /// The stored checkpoint a start resumes from, so the gauge does not read 0 until
+    /// the first batch after a restart.
+    pub fn resumed_at(&self, sequence: u64) {
+        self.last_sequence.set(sequence as i64);
+    }
+
     pub fn set_disk_full(&self, full: bool) {
         self.disk_full.set(full as i64);
     }

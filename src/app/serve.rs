@@ -239,6 +239,7 @@ pub async fn run(
     let republish_every = config.tuning.republish_every;
     let publisher_stop = stop_rx.clone();
     let health = metrics.clone();
+    let resume_gauge = metrics.clone();
     let mut ingest_task = tokio::spawn(async move {
         tokio::pin!(ingest_stop);
         // The broker may not be up yet: keep trying to create the streams and bucket.
@@ -283,6 +284,11 @@ pub async fn run(
         );
         *probe.consumers.write().expect("probe lock") =
             plan.iter().map(|(c, _)| c.consumer.clone()).collect();
+        let resumed = plan
+            .iter()
+            .filter_map(|(c, _)| ingest_store.checkpoint(&c.consumer).ok())
+            .max();
+        resume_gauge.resumed_at(resumed.unwrap_or(0));
         let (touched_tx, touched_rx) = tokio::sync::mpsc::unbounded_channel();
         let consumer_of: std::collections::HashMap<String, String> = plan
             .iter()
