@@ -3,17 +3,20 @@
 //! `domain::evidence`, with each listed event's stream sequence from the id index.
 //! Shared by the HTTP API and `explain --data-dir`.
 //!
-//! The log is keyed `l/<lpa>/<s|a>/<entity>/<event_id>`, so one LPA's entities of a
-//! kind are one prefix scan, each entity's events consecutive. That scan reads every
-//! stored entity of the LPA (docs/BENCHMARKS.md has what it costs); an index by month
-//! would spare it at an extra write per event.
+//! The evidence index (store format 6: `x/<lpa>/<YYYY-MM>/<s|a>/<entity>` and
+//! `p/<lpa>/<abstraction>`, written at ingest in the event's batch) names the entities
+//! an LPA-month or the open list can list; each is read with one prefix scan of its
+//! log (`l/<lpa>/<s|a>/<entity>/`) and folded, and the fold, not the index, decides
+//! whether and how it is listed. On a store upgraded from an earlier format, until the
+//! rebuild that derives the index has run, every logged entity of the LPA is scanned
+//! instead (docs/BENCHMARKS.md has both costs).
 
 use crate::domain::calendar::Month;
 use crate::domain::evidence::{
     shift_entry, sort_abstractions, sort_shifts, AbstractionEntry, AbstractionList, EventRef,
     FoldedAbstraction, ShiftList, Stored,
 };
-use crate::domain::fold::{EntityKind, Rules};
+use crate::domain::fold::{EntityId, EntityKind, Rules};
 use crate::domain::reference::Reference;
 use crate::store::keys::parse_log_key;
 use crate::store::{Store, StoreError};
@@ -56,6 +59,52 @@ fn each_entity(
     Ok(())
 }
 
+/// Calls `f(entity id, its stored events)` for each of `ids` (of `kind` in `lpa`), or,
+/// with no `ids` (no complete index), for every logged entity of `kind` in `lpa`.
+fn each_of(
+    store: &Store,
+    lpa: &str,
+    kind: EntityKind,
+    ids: Option<Vec<String>>,
+    mut f: impl FnMut(&str, &[Stored]),
+) -> Result<(), StoreError> {
+    let Some(ids) = ids else {
+        return each_entity(store, lpa, kind, f);
+    };
+    let mut events: Vec<Stored> = Vec::new();
+    for id in ids {
+        let entity = match kind {
+            EntityKind::Shift => EntityId::Shift(id),
+            EntityKind::Abstraction => EntityId::Abstraction(id),
+        };
+        events.clear();
+        for (_, raw) in store.entity_log(lpa, &entity)? {
+            if let Ok(env) = decode_stored(&raw) {
+                events.push(Stored {
+                    env,
+                    stream_sequence: None,
+                });
+            }
+        }
+        let (EntityId::Shift(id) | EntityId::Abstraction(id)) = &entity;
+        f(id, &events);
+    }
+    Ok(())
+}
+
+/// The entities of `kind` the index lists in `lpa`'s `month`, when it is complete.
+fn listed_in(
+    store: &Store,
+    lpa: &str,
+    month: Month,
+    kind: EntityKind,
+) -> Result<Option<Vec<String>>, StoreError> {
+    Ok(match store.listing_ready()? {
+        true => Some(store.listed_in(lpa, month, kind)?),
+        false => None,
+    })
+}
+
 /// Fills in the stream sequence of each listed event from the id index.
 fn with_sequences(store: &Store, events: &mut [EventRef]) -> Result<(), StoreError> {
     for e in events {
@@ -77,7 +126,9 @@ pub fn month_abstractions(
 ) -> Result<AbstractionList, StoreError> {
     let rules = rules(reference);
     let mut out: Vec<AbstractionEntry> = Vec::new();
-    each_entity(store, lpa, EntityKind::Abstraction, |id, events| {
+    let kind = EntityKind::Abstraction;
+    let ids = listed_in(store, lpa, month, kind)?;
+    each_of(store, lpa, kind, ids, |id, events| {
         if let Some(e) =
             FoldedAbstraction::fold(id, events, reference, &rules).and_then(|f| f.for_month(month))
         {
@@ -104,7 +155,8 @@ pub fn month_shifts(
 ) -> Result<ShiftList, StoreError> {
     let rules = rules(reference);
     let mut out = Vec::new();
-    each_entity(store, lpa, EntityKind::Shift, |id, events| {
+    let ids = listed_in(store, lpa, month, EntityKind::Shift)?;
+    each_of(store, lpa, EntityKind::Shift, ids, |id, events| {
         if let Some(e) = shift_entry(id, events, &rules, month) {
             out.push(e);
         }
@@ -129,7 +181,11 @@ pub fn open_abstractions(
 ) -> Result<AbstractionList, StoreError> {
     let rules = rules(reference);
     let mut out: Vec<AbstractionEntry> = Vec::new();
-    each_entity(store, lpa, EntityKind::Abstraction, |id, events| {
+    let ids = match store.listing_ready()? {
+        true => Some(store.maybe_open(lpa)?),
+        false => None,
+    };
+    each_of(store, lpa, EntityKind::Abstraction, ids, |id, events| {
         if let Some(e) =
             FoldedAbstraction::fold(id, events, reference, &rules).and_then(|f| f.open_at(now_ms))
         {

@@ -77,10 +77,10 @@ pub async fn run(
     let store = open_checked(&config.data_dir, config.engine, config.recover)?;
     let rules = crate::domain::fold::Rules::from(&config.reference.limits);
     if store.needs_upgrade()? {
-        info!("store format 2 or 3: deriving the per-day read models from the log (a rebuild)");
+        info!("store of an earlier format (2 to 5): deriving its read models and evidence index from the log (a rebuild)");
         let validator = crate::wire::decode::Validator::new(config.reference.clone());
         let n = crate::project::rebuild::rebuild(&store, &validator, |_| {})?;
-        info!(events = n, "store upgraded to format 4");
+        info!(events = n, "store upgraded to format 6");
     } else if !store.rules_match(&rules)? {
         info!(
             max_interval_hours = config.reference.limits.max_interval_hours,

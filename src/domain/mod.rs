@@ -7,6 +7,7 @@ pub mod event;
 pub mod evidence;
 pub mod fold;
 pub mod issue;
+pub mod listing;
 pub mod plausible;
 pub mod progress;
 pub mod ratio;

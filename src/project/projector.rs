@@ -3,11 +3,16 @@
 //! the read models the change touches), takes the change from the pure fold
 //! ([`EntityState::step`]) and writes it back through a [`Kv`] at the end of the batch.
 //!
+//! With the read models it keeps the evidence index: where the evidence lists each
+//! entity the batch touched ([`listing`] of its state), written as the change from
+//! where it was listed when the batch loaded it, in the same atomic batch as the event.
+//!
 //! The store owns the key layout ([`crate::store::keys`]); the projector names stored
 //! things by domain values only.
 
 use crate::domain::event::Envelope;
 use crate::domain::fold::{entity_of, EntityId, EntityState, Rules};
+use crate::domain::listing::{listing, Listing};
 use crate::domain::readmodel::{Delta, ReadModels};
 use crate::domain::reject::{Rejection, Unreadable};
 use crate::store::{Kv, KvResult};
@@ -88,6 +93,9 @@ pub struct Projector {
     unreadable: Vec<Unreadable>,
     /// The entities those belong to: their figures are held (see [`Projector::ingest`]).
     damaged: std::collections::HashSet<(String, EntityId)>,
+    /// Where the evidence listed each touched entity before this batch (what the
+    /// store's index holds for it), to write only what the batch changed.
+    listed: HashMap<(String, EntityId), Listing>,
 }
 
 impl Projector {
@@ -162,6 +170,7 @@ impl Projector {
                         self.unreadable.extend(unreadable);
                     }
                     let state = EntityState::from_events(id, &prior);
+                    self.listed.insert(e.key().clone(), listing(&state));
                     e.insert(state)
                 }
             },
@@ -214,8 +223,17 @@ impl Projector {
     }
 
     /// Writes the event count, every touched read model (the store deletes empty
-    /// ones, so the stored bytes are canonical) and the marks of unreadable events.
+    /// ones, so the stored bytes are canonical), the marks of unreadable events and the
+    /// evidence index entries of the entities whose listing changed.
     pub fn write(self, kv: &mut impl Kv) {
+        let unlisted = Listing::default();
+        for (k, state) in &self.entities {
+            let after = listing(state);
+            let before = self.listed.get(k).unwrap_or(&unlisted);
+            if after != *before {
+                kv.put_listing(&k.0, &k.1, before, &after);
+            }
+        }
         for u in &self.unreadable {
             kv.mark_unreadable(u);
         }

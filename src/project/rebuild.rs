@@ -4,7 +4,8 @@
 //!
 //! The log is keyed by LPA and entity, so each entity's events are consecutive: each
 //! entity is folded once from them ([`EntityState::from_events`]) and its whole
-//! contribution ([`EntityState::total`]) summed into one [`Delta`] per LPA. Each LPA's
+//! contribution ([`EntityState::total`]) summed into one [`Delta`] per LPA, and its
+//! evidence index entries ([`listing`]) written as it is folded. Each LPA's
 //! shifts and abstractions are folded as separate parts, shared out between threads
 //! (one per core), and the parts' deltas are summed. Each LPA's delta is then written
 //! as live ingestion writes one: [`Projector::apply`] and [`Projector::write`] in a
@@ -12,6 +13,7 @@
 
 use crate::domain::event::Envelope;
 use crate::domain::fold::{entity_of, EntityId, EntityKind, EntityState, Rules};
+use crate::domain::listing::{listing, Listing};
 use crate::domain::readmodel::Delta;
 use crate::domain::reject::Unreadable;
 use crate::project::projector::unreadable_of;
@@ -25,6 +27,8 @@ use std::sync::Mutex;
 
 /// Progress is reported in steps of this many events.
 const STEP: u64 = 10_000;
+/// Evidence index keys written per batch while a part is folded.
+const INDEX_BATCH: usize = 20_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -122,12 +126,21 @@ fn fold_part(
     let mut unreadable = Vec::new();
     // The events of the entity being read (an entity's keys are consecutive).
     let mut entity: Vec<Envelope> = Vec::new();
-    let add = |delta: &mut Delta, events: &mut Vec<Envelope>| {
+    // The evidence index entries of the entities folded so far, written in batches.
+    let mut index = store.begin();
+    let unlisted = Listing::default();
+    let mut add = |delta: &mut Delta, events: &mut Vec<Envelope>| -> Result<(), StoreError> {
         if let Some(first) = events.first() {
-            let state = EntityState::from_events(&entity_of(&first.event), events.iter());
+            let id = entity_of(&first.event);
+            let state = EntityState::from_events(&id, events.iter());
             delta.apply(state.total(lpa, rules));
+            index.put_listing(lpa, &id, &unlisted, &listing(&state));
             events.clear();
+            if index.len() >= INDEX_BATCH {
+                std::mem::replace(&mut index, store.begin()).commit(false)?;
+            }
         }
+        Ok(())
     };
     let mut n = 0u64;
     for entry in store.log_of(lpa, kind) {
@@ -154,7 +167,7 @@ fn fold_part(
             .first()
             .is_some_and(|first| entity_of(&first.event) != entity_of(&env.event))
         {
-            add(&mut delta, &mut entity);
+            add(&mut delta, &mut entity)?;
         }
         entity.push(env);
         n += 1;
@@ -162,7 +175,8 @@ fn fold_part(
             progress(STEP);
         }
     }
-    add(&mut delta, &mut entity);
+    add(&mut delta, &mut entity)?;
+    index.commit(false)?;
     progress(n % STEP);
     Ok((delta, n, unreadable))
 }

@@ -14,6 +14,8 @@
 //! | `d/<lpa>/<YYYY-MM-DD>` | [`LpaDay`](crate::domain::readmodel::LpaDay) (JSON: rostered ms, abstracted ms by reason, planned and not): the month in progress is split at a local midnight from these |
 //! | `o/<lpa>/<YYYY-MM>/<officer_id>` | abstractions started that month (u64 BE) |
 //! | `u/<lpa>/<s\|a>/<entity id>/<event_id>` | a logged event that no longer decodes ([`Unreadable`](crate::domain::reject::Unreadable), JSON): its entity is folded without it; derived from the log, so `rebuild` finds them again |
+//! | `x/<lpa>/<YYYY-MM>/<s\|a>/<entity id>` | empty: the entity is listed in that month's evidence ([`Listing`](crate::domain::listing::Listing)), so the evidence reader folds only these entities. Kept exact, not a superset: when an event moves an entity's months (an amended end) the batch deletes the months it left, so the family is a function of the log and a rebuild derives the same keys (the reader re-checks each by folding all the same) |
+//! | `p/<lpa>/<abstraction id>` | empty: the abstraction has a base event, no `end` and is not cancelled, the open list's candidates; deleted by the batch that ends or cancels it, for the same reason |
 //! | `m/filters` | the id and entity Bloom filters saved by a clean stop of `serve`, with the event count they cover: the next start takes them in one read instead of scanning every key |
 //! | `m/owned` | the LPA codes `serve --lpas` owns, comma-separated (`report --data-dir` shows the others as missing) |
 //! | `m/issue/<YYYY-MM>/<issue, 20 digits>` | a copy of an issued report (contract v3 section 13; [`Issue`](crate::domain::issue::Issue), JSON) as `serve` saw it in the `NEIGHBOURHOOD_ISSUES` bucket, for `report --data-dir` and `explain --data-dir`: not derived from the log, so `rebuild` keeps it |
@@ -36,7 +38,8 @@ const LPA_MONTH_PREFIX: &[u8] = b"a/";
 
 /// How many events the log holds (the log itself is keyed by entity, not counted).
 pub const META_LOG_LEN: &[u8] = b"m/log_len";
-/// Present on a store upgraded from format 2 until a rebuild derives its day models.
+/// Present on a store upgraded from format 2 to 5 until a rebuild derives what that
+/// format lacked (day models, the evidence index); holds the format it was.
 pub const META_UPGRADE: &[u8] = b"m/upgrade";
 /// Present while a rebuild runs (derived keys are then incomplete).
 pub const META_REBUILDING: &[u8] = b"m/rebuilding";
@@ -55,7 +58,7 @@ pub const META_FAMILY: &[u8] = b"m/";
 /// derived keys of a big store), so the start-up check leaves it to the reads.
 pub const OFFICER_FAMILY: &[u8] = b"o/";
 /// Families derived from the log, cleared and re-derived by `rebuild`.
-pub const DERIVED_PREFIXES: [&[u8]; 6] = [b"a/", b"n/", b"s/", b"o/", b"d/", b"u/"];
+pub const DERIVED_PREFIXES: [&[u8]; 8] = [b"a/", b"n/", b"s/", b"o/", b"d/", b"u/", b"x/", b"p/"];
 
 /// The families that the store treats apart (its Bloom filters cover these two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +249,26 @@ pub fn issue_key(month: Month, issue: u64) -> Vec<u8> {
     format!("m/issue/{month}/{issue:020}").into_bytes()
 }
 
+/// `x/<lpa>/<YYYY-MM>/<s|a>/<id>`: `id` is listed in that month's evidence.
+pub fn listed_key(lpa: &str, month: Month, kind: EntityKind, id: &str) -> Vec<u8> {
+    format!("x/{lpa}/{month}/{}/{id}", kind_letter(kind)).into_bytes()
+}
+
+/// `x/<lpa>/<YYYY-MM>/<s|a>/`: the entities of a kind listed in one LPA-month.
+pub fn listed_prefix(lpa: &str, month: Month, kind: EntityKind) -> Vec<u8> {
+    format!("x/{lpa}/{month}/{}/", kind_letter(kind)).into_bytes()
+}
+
+/// `p/<lpa>/<abstraction_id>`: an abstraction that may be open.
+pub fn maybe_open_key(lpa: &str, abstraction_id: &str) -> Vec<u8> {
+    format!("p/{lpa}/{abstraction_id}").into_bytes()
+}
+
+/// `p/<lpa>/`: every abstraction of one LPA that may be open.
+pub fn maybe_open_prefix(lpa: &str) -> Vec<u8> {
+    format!("p/{lpa}/").into_bytes()
+}
+
 /// The last segment of a key: the sector of a sector key, the code of a rejection key.
 pub fn last_segment(key: &[u8]) -> String {
     let start = key.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
@@ -301,7 +324,14 @@ mod tests {
         assert!(issue_key(m, 2) < issue_key(m, 10));
         assert!(issue_key(m, 2).starts_with(&issue_prefix(m)));
         assert!(issue_key(m, 2).starts_with(META_FAMILY));
-        for k in [lpa_month_key("d", m), open_key("d", m), s, o] {
+        let x = listed_key("dudley", m, EntityKind::Shift, "s-1");
+        assert_eq!(x, b"x/dudley/2024-03/s/s-1");
+        assert!(x.starts_with(&listed_prefix("dudley", m, EntityKind::Shift)));
+        assert_eq!(last_segment(&x), "s-1");
+        let p = maybe_open_key("dudley", "a-1");
+        assert_eq!(p, b"p/dudley/a-1");
+        assert!(p.starts_with(&maybe_open_prefix("dudley")));
+        for k in [lpa_month_key("d", m), open_key("d", m), s, o, x, p] {
             assert!(DERIVED_PREFIXES.iter().any(|p| k.starts_with(p)));
         }
     }

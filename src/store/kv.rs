@@ -10,6 +10,7 @@ use super::StoreError;
 use crate::domain::calendar::{Day, Month};
 use crate::domain::event::Envelope;
 use crate::domain::fold::{EntityId, EntityKind};
+use crate::domain::listing::Listing;
 use crate::domain::readmodel::{LpaDay, LpaMonth, SectorMonth};
 use crate::domain::reject::Unreadable;
 use std::collections::BTreeMap;
@@ -145,6 +146,29 @@ pub trait Kv {
 
     fn put_officer_count(&mut self, lpa: &str, month: Month, officer_id: &str, n: i64) {
         put_counter(self, keys::officer_key(lpa, month, officer_id), n);
+    }
+
+    /// Moves `id`'s entries in the evidence index from `before` (what is stored) to
+    /// `after`: the months it left and an open mark it lost are deleted, new ones put.
+    fn put_listing(&mut self, lpa: &str, id: &EntityId, before: &Listing, after: &Listing) {
+        let (kind, entity) = match id {
+            EntityId::Shift(s) => (EntityKind::Shift, s),
+            EntityId::Abstraction(a) => (EntityKind::Abstraction, a),
+        };
+        for m in before.months.iter().filter(|m| !after.months.contains(m)) {
+            self.del(keys::listed_key(lpa, *m, kind, entity));
+        }
+        for m in after.months.iter().filter(|m| !before.months.contains(m)) {
+            self.put(keys::listed_key(lpa, *m, kind, entity), Vec::new());
+        }
+        if before.open != after.open {
+            let key = keys::maybe_open_key(lpa, entity);
+            if after.open {
+                self.put(key, Vec::new());
+            } else {
+                self.del(key);
+            }
+        }
     }
 }
 

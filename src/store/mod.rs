@@ -18,6 +18,7 @@ mod integrity;
 mod issues;
 pub mod keys;
 mod kv;
+mod listed;
 mod maintain;
 mod sequence;
 
@@ -76,17 +77,15 @@ pub enum StoreError {
 /// A raw key and value.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
-/// The value of [`META_FORMAT`]: 5 since the id index holds each event's stream
-/// sequence; 4 since the per-day read models are [`LpaDay`]s.
-const FORMAT: &[u8] = b"5";
-/// Format 4 differs only in its id-index values (empty): opened as it is, its events
-/// show no stream sequence (null), those stored from then on show theirs.
-const FORMAT_4: &[u8] = b"4";
-/// Format 2 has the same log and lacks only derived keys: it is upgraded by a rebuild.
-const FORMAT_2: &[u8] = b"2";
-/// Format 3 kept a whole month model per day; format 4 keeps only what the month in
-/// progress reads ([`LpaDay`]). Also upgraded by a rebuild.
-const FORMAT_3: &[u8] = b"3";
+/// The value of [`META_FORMAT`]: 6 since the store keeps the evidence index (`x/`,
+/// `p/`); 5 since the id index holds each event's stream sequence; 4 since the per-day
+/// read models are [`LpaDay`]s.
+const FORMAT: &[u8] = b"6";
+/// Formats 2 to 5 have the same log and lack only derived keys (format 5 the evidence
+/// index, 4 also the stream sequences, which stay empty, 2 and 3 the per-day models):
+/// each is upgraded by a rebuild, which `serve` runs itself on start. Until then the
+/// evidence is read by scanning the log, as format 5 did.
+const UPGRADED_BY_REBUILD: [&[u8]; 4] = [b"2", b"3", b"4", b"5"];
 
 /// The engine's block or page cache. sled's default (1 GiB) alone is four times the
 /// memory goal in docs/BENCHMARKS.md; the read models a batch touches are few and
@@ -121,11 +120,7 @@ impl Store {
         };
         match store.get(META_FORMAT)? {
             Some(f) if f.as_ref() == FORMAT => {}
-            Some(f) if f.as_ref() == FORMAT_4 => {
-                store.put(META_FORMAT, FORMAT)?;
-                store.flush()?;
-            }
-            Some(f) if f.as_ref() == FORMAT_2 || f.as_ref() == FORMAT_3 => {
+            Some(f) if UPGRADED_BY_REBUILD.contains(&f.as_ref()) => {
                 // Marked first, so a crash in between leaves a store that still says
                 // it needs its read models derived again.
                 store.put(keys::META_UPGRADE, &f)?;
@@ -248,8 +243,8 @@ impl Store {
         Store::open_with(dir, engine)
     }
 
-    /// Refuses to serve over half-rebuilt read models, or over a store of format 2 whose
-    /// per-day read models are not yet derived.
+    /// Refuses to serve over half-rebuilt read models, or over a store of an earlier
+    /// format (2 to 5) whose derived keys are not yet all derived.
     pub fn check_consistent(&self) -> Result<(), StoreError> {
         if self.get(META_REBUILDING)?.is_some() || self.needs_upgrade()? {
             return Err(StoreError::RebuildInterrupted(self.dir.clone()));
@@ -257,8 +252,9 @@ impl Store {
         Ok(())
     }
 
-    /// A store written as format 2: its log is complete, its per-day read models are
-    /// missing until a rebuild derives them (`serve` does so on start).
+    /// A store written as format 2 to 5: its log is complete, some derived keys (per-day
+    /// models, the evidence index) are missing until a rebuild derives them (`serve`
+    /// does so on start).
     pub fn needs_upgrade(&self) -> Result<bool, StoreError> {
         Ok(self.get(keys::META_UPGRADE)?.is_some())
     }

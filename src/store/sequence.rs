@@ -24,8 +24,9 @@ mod tests {
     use crate::store::{EngineKind, Kv};
     use crate::wire::decode::decode_stored;
 
-    /// A format-4 store (empty id-index values) opens as format 5 with every event
-    /// kept; its events show no sequence, events stored from then on show theirs.
+    /// A format-4 store (empty id-index values) opens as format 6 (to be rebuilt) with
+    /// every event kept; its events show no sequence, events stored from then on show
+    /// theirs.
     #[test]
     fn a_format_4_store_opens_with_its_events_and_no_sequences_for_them() {
         let raw = |id: &str| {
@@ -47,8 +48,9 @@ mod tests {
             let store = Store::open_with(dir.path(), Some(engine)).unwrap();
             assert_eq!(
                 store.get(keys::META_FORMAT).unwrap().unwrap().as_ref(),
-                b"5"
+                b"6"
             );
+            assert!(store.needs_upgrade().unwrap(), "{engine}");
             assert_eq!(store.log().count(), 1, "{engine}: the event is kept");
             assert_eq!(store.stream_sequence("old").unwrap(), None, "{engine}");
             let mut c = store.begin();
