@@ -16,7 +16,7 @@ use crate::domain::evidence::{
     shift_entry, sort_abstractions, sort_shifts, AbstractionEntry, AbstractionList, EventRef,
     FoldedAbstraction, ShiftList, Stored,
 };
-use crate::domain::fold::{EntityId, EntityKind, Rules};
+use crate::domain::fold::{EntityKind, Rules};
 use crate::domain::reference::Reference;
 use crate::store::keys::parse_log_key;
 use crate::store::{Store, StoreError};
@@ -72,24 +72,16 @@ fn each_of(
         return each_entity(store, lpa, kind, f);
     };
     let mut events: Vec<Stored> = Vec::new();
-    for id in ids {
-        let entity = match kind {
-            EntityKind::Shift => EntityId::Shift(id),
-            EntityKind::Abstraction => EntityId::Abstraction(id),
-        };
+    store.each_listed_log(lpa, kind, &ids, |id, raws| {
         events.clear();
-        for (_, raw) in store.entity_log(lpa, &entity)? {
-            if let Ok(env) = decode_stored(&raw) {
-                events.push(Stored {
-                    env,
-                    stream_sequence: None,
-                });
-            }
-        }
-        let (EntityId::Shift(id) | EntityId::Abstraction(id)) = &entity;
+        events.extend(raws.iter().filter_map(|raw| {
+            decode_stored(raw).ok().map(|env| Stored {
+                env,
+                stream_sequence: None,
+            })
+        }));
         f(id, &events);
-    }
-    Ok(())
+    })
 }
 
 /// The entities of `kind` the index lists in `lpa`'s `month`, when it is complete.
