@@ -7,6 +7,11 @@
 //! cargo bench --bench pipeline
 //! ```
 //!
+//! The phases that measure the tracker's own store (1, 1b, 3 and 4) run once per engine
+//! of `BENCH_ENGINES` (`sled,fjall` by default), each next to a baseline measured just
+//! before it; the table's engine column says which (`-`: the figure does not depend on
+//! it).
+//!
 //! Phases, in order:
 //! 1. Ingest: `simulate` events pre-loaded into a real `nats-server -js` (own port and
 //!    store dir), then the tracker's `Ingestor` (validate, de-duplicate, log, fold,
@@ -34,20 +39,23 @@
 //!    then the segments layout alone at `BENCH_ENGINE_BIG_EVENTS` (10M; 0 skips it),
 //!    for restart and memory at the size their targets name.
 //! 4. A big store (`BENCH_REPORT_EVENTS`) folded straight into a `Store` with the
-//!    `Projector` in commits of 500 events, in a child process (so its RSS is its own), sampled
-//!    as history grows; then another child opens it as `serve` would (after dropping the
-//!    page cache when root: the restart figure) and times the month report
-//!    (`figures::month`), `/api/v1/months/{month}` and `/metrics`; a third scans its log
-//!    raw and rebuilds it, each from a cold cache when root.
+//!    `Projector` in commits of 500 events, in child processes (so their RSS is their
+//!    own) that stop at 1M, 3M and the full size, sampled as history grows; after each
+//!    stop another child opens it as `serve` would (after dropping the page cache when
+//!    root: the restart figure) and times the month report (`figures::month`),
+//!    `/api/v1/months/{month}` and `/metrics`; a last one scans its log raw and rebuilds
+//!    it, each from a cold cache when root. One engine's store at a time, removed
+//!    before the next is built.
 //! 5. PostgreSQL peer (skipped with a note when no server answers, or `BENCH_SKIP_PG=1`):
-//!    the same events COPYed into a table, the month figures computed by SQL and compared.
+//!    the same events COPYed into a table, the month figures computed by SQL and compared
+//!    with the first engine's store.
 //!
 //! 6. Soak (`BENCH_SOAK_MIN`, 10; 0 skips it): the real `serve` under a steady publish
 //!    rate (`BENCH_SOAK_RATE`, 200/s) with `/metrics` scraped every second and the month
 //!    API read ten times a second: latency per endpoint, errors, RSS and its slope.
 //!    `BENCH_ONLY=soak` runs this phase alone.
 //!
-//! Environment: `BENCH_EVENTS` (300000), `BENCH_OFFICERS` (2000), `BENCH_REPORT_EVENTS`
+//! Environment: `BENCH_ENGINES` (`sled,fjall`), `BENCH_EVENTS` (300000), `BENCH_OFFICERS` (2000), `BENCH_REPORT_EVENTS`
 //! (10000000; 0 skips phases 4 and 5), `BENCH_REPORT_OFFICERS` (10000),
 //! `BENCH_SLED_EVENTS` (1000000), `BENCH_ENGINE_BIG_EVENTS` (10000000), `BENCH_RUNS` (50 latency samples), `BENCH_PG_RUNS` (5),
 //! `BENCH_SKIP_PG=1`.
@@ -57,6 +65,7 @@ mod common;
 
 mod bigstore;
 mod breakdown;
+mod build;
 mod engines;
 mod ingest;
 mod machine;
@@ -69,6 +78,7 @@ mod soak;
 
 use bigstore::*;
 use breakdown::*;
+use build::*;
 use engines::*;
 use ingest::*;
 use machine::*;
@@ -90,7 +100,7 @@ use abstraction_tracker::domain::reference::Reference;
 use abstraction_tracker::ingest::{ensure_streams, IngestConfig, Ingestor, EVENTS_STREAM};
 use abstraction_tracker::project::projector::{Outcome, Projector};
 use abstraction_tracker::project::rebuild;
-use abstraction_tracker::store::{Kv, KvResult, Store};
+use abstraction_tracker::store::{EngineKind, Kv, KvResult, Store};
 use abstraction_tracker::tools::publish::Window;
 use abstraction_tracker::tools::simulate::{simulate, SimConfig};
 use abstraction_tracker::wire::decode::{decode_stored, Validator};
@@ -143,6 +153,8 @@ struct Config {
     skip_pg: bool,
     sled_events: usize,
     engine_big_events: usize,
+    /// The engines the tracker's own store is measured on, one after the other.
+    engines: Vec<EngineKind>,
 }
 
 fn env_num(name: &str, default: usize) -> anyhow::Result<usize> {
@@ -152,6 +164,33 @@ fn env_num(name: &str, default: usize) -> anyhow::Result<usize> {
             .parse()
             .with_context(|| format!("{name}={v} is not a number")),
         Err(_) => Ok(default),
+    }
+}
+
+/// `BENCH_ENGINES`: a comma-separated list, `sled,fjall` by default.
+fn engines_from_env() -> anyhow::Result<Vec<EngineKind>> {
+    let v = std::env::var("BENCH_ENGINES").unwrap_or_else(|_| "sled,fjall".into());
+    let engines = v
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            e.parse::<EngineKind>()
+                .map_err(|m| anyhow::anyhow!("BENCH_ENGINES: {m}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if engines.is_empty() {
+        bail!("BENCH_ENGINES={v} names no engine");
+    }
+    Ok(engines)
+}
+
+/// The engine a child process creates its store with (`BENCH_CHILD_ENGINE`, default sled).
+fn child_engine_kind() -> anyhow::Result<EngineKind> {
+    match std::env::var("BENCH_CHILD_ENGINE") {
+        Ok(v) => v
+            .parse()
+            .map_err(|m| anyhow::anyhow!("BENCH_CHILD_ENGINE: {m}")),
+        Err(_) => Ok(EngineKind::default()),
     }
 }
 
@@ -171,6 +210,7 @@ impl Config {
             skip_pg: std::env::var("BENCH_SKIP_PG").is_ok_and(|v| !v.is_empty() && v != "0"),
             sled_events: env_num("BENCH_SLED_EVENTS", 1_000_000)?,
             engine_big_events: env_num("BENCH_ENGINE_BIG_EVENTS", DEFAULT_REPORT_EVENTS)?,
+            engines: engines_from_env()?,
         })
     }
 }
@@ -189,17 +229,24 @@ fn run() -> anyhow::Result<()> {
         cores(),
         loadavg()
     );
+    let engines: Vec<&str> = cfg.engines.iter().map(|e| e.name()).collect();
     println!(
-        "BENCH_EVENTS={} BENCH_OFFICERS={} BENCH_REPORT_EVENTS={} BENCH_REPORT_OFFICERS={} BENCH_RUNS={} BENCH_PG_RUNS={} BENCH_SKIP_PG={}",
-        cfg.events, cfg.officers, cfg.report_events, cfg.report_officers, cfg.runs, cfg.pg_runs, cfg.skip_pg
+        "BENCH_ENGINES={} BENCH_EVENTS={} BENCH_OFFICERS={} BENCH_REPORT_EVENTS={} BENCH_REPORT_OFFICERS={} BENCH_RUNS={} BENCH_PG_RUNS={} BENCH_SKIP_PG={}",
+        engines.join(","), cfg.events, cfg.officers, cfg.report_events, cfg.report_officers, cfg.runs, cfg.pg_runs, cfg.skip_pg
     );
 
     let only_soak = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "soak");
     if !only_soak {
         let per_event_disk = ingest_phases(&cfg, &rt, &validator, &mut table, &mut notes)?;
+        table.print_new();
         if cfg.sled_events > 0 {
             sled_phase(&cfg, &mut table)?;
             engine_phase(&cfg, &mut table)?;
+            table.print_new();
+        } else {
+            notes.push(
+                "BENCH_SLED_EVENTS=0: phases 3b and 3c (sled alone, engines layout) skipped".into(),
+            );
         }
         if cfg.report_events > 0 {
             big_store_phases(&cfg, per_event_disk, &mut table, &mut notes)?;

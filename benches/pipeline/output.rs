@@ -1,5 +1,7 @@
 //! The results table and number formatting.
 
+use abstraction_tracker::store::EngineKind;
+
 pub(crate) fn rate(n: usize, secs: f64) -> String {
     let r = n as f64 / secs;
     if r >= 1e6 {
@@ -25,9 +27,14 @@ pub(crate) fn verdict(met: bool) -> &'static str {
     }
 }
 
+/// Rows carry the engine they measured: [`Table::engine`] when the row was added ("-"
+/// for figures that do not depend on the store's engine).
 #[derive(Default)]
 pub(crate) struct Table {
-    pub(crate) rows: Vec<[String; 6]>,
+    pub(crate) rows: Vec<[String; 7]>,
+    pub(crate) engine: Option<EngineKind>,
+    /// Rows already printed by [`Table::print_new`].
+    printed: usize,
 }
 
 impl Table {
@@ -40,8 +47,10 @@ impl Table {
         target: impl Into<String>,
         verdict: impl Into<String>,
     ) {
+        let engine = self.engine.map_or("-", EngineKind::name);
         self.rows.push([
             what.into(),
+            engine.into(),
             value.into(),
             baseline.into(),
             ratio.into(),
@@ -50,9 +59,19 @@ impl Table {
         ]);
     }
 
+    /// The rows added since the last call, as they come (a long run's figures survive
+    /// its interruption in the log).
+    pub(crate) fn print_new(&mut self) {
+        for r in &self.rows[self.printed..] {
+            println!("TABLE ROW | {} |", r.join(" | "));
+        }
+        self.printed = self.rows.len();
+    }
+
     pub(crate) fn print(&self) {
         let head = [
             "measurement",
+            "engine",
             "value",
             "baseline (same run)",
             "ratio",
@@ -65,7 +84,7 @@ impl Table {
                 w[i] = w[i].max(c.chars().count());
             }
         }
-        let line = |cells: [&str; 6]| {
+        let line = |cells: [&str; 7]| {
             let cols: Vec<String> = cells
                 .iter()
                 .enumerate()
@@ -77,7 +96,7 @@ impl Table {
         let rule: Vec<String> = w.iter().map(|n| "-".repeat(*n)).collect();
         println!("|-{}-|", rule.join("-|-"));
         for r in &self.rows {
-            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the real `serve` binary, first one process owning every LPA, then three processes
 //! owning the LPAs between them (Birmingham; Coventry, Dudley, Sandwell; Solihull,
 //! Walsall, Wolverhampton) running at once, each with its own consumer(s), store and
-//! figures publisher. Timed from spawn until every process's `/readyz` says it is caught
+//! figures publisher; on the engine given (`--engine`). Timed from spawn until every process's `/readyz` says it is caught
 //! up and the stored events add up to the stream's.
 
 use super::*;
@@ -17,6 +17,7 @@ const PARTITIONS: [&str; 3] = [
 fn serve(
     nats: &str,
     dir: &Path,
+    engine: EngineKind,
     consumer: &str,
     lpas: Option<&str>,
 ) -> anyhow::Result<(std::process::Child, String)> {
@@ -26,6 +27,7 @@ fn serve(
         .args(["--nats-url", nats, "--consumer", consumer])
         .arg("--data-dir")
         .arg(dir)
+        .args(["--engine", engine.name()])
         .args(["--http-addr", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -41,6 +43,7 @@ fn run_until_caught_up(
     rt: &tokio::runtime::Runtime,
     nats: &str,
     dir: &Path,
+    engine: EngineKind,
     name: &str,
     lpas: &[Option<&str>],
     expected: u64,
@@ -51,7 +54,8 @@ fn run_until_caught_up(
         procs.push(serve(
             nats,
             &dir.join(format!("{name}-{i}")),
-            &format!("{name}-{i}"),
+            engine,
+            &format!("{name}-{engine}-{i}"),
             *l,
         )?);
     }
@@ -84,20 +88,21 @@ pub(crate) fn partition_phase(
     rt: &tokio::runtime::Runtime,
     nats: &str,
     dir: &Path,
+    engine: EngineKind,
     n: usize,
     expected: u64,
     table: &mut Table,
 ) -> anyhow::Result<()> {
     println!(
-        "\n== Phase 1b: one projector owning every LPA, then three owning them between them =="
+        "\n== Phase 1b on {engine}: one projector owning every LPA, then three owning them between them =="
     );
-    let one = run_until_caught_up(rt, nats, dir, "one", &[None], expected)?;
+    let one = run_until_caught_up(rt, nats, dir, engine, "one", &[None], expected)?;
     println!(
         "one `serve` owning all seven LPAs: {one:.2} s ({:.0} events/s)",
         n as f64 / one
     );
     let parts: Vec<Option<&str>> = PARTITIONS.iter().map(|p| Some(*p)).collect();
-    let three = run_until_caught_up(rt, nats, dir, "three", &parts, expected)?;
+    let three = run_until_caught_up(rt, nats, dir, engine, "three", &parts, expected)?;
     println!(
         "three `serve`s owning {} at once: {three:.2} s ({:.0} events/s together)",
         PARTITIONS.join(" / "),
