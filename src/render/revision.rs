@@ -3,7 +3,7 @@
 //! change, and the LPAs whose figures moved. Nothing for a month without an issue; a
 //! line saying so where issues could not be read.
 
-use super::text::{esc, hrs, pct, pp};
+use super::text::{esc, hrs, pct_fine, pp_fine};
 use crate::domain::issue::Compared;
 use crate::domain::report::MonthReport;
 use std::fmt::Write;
@@ -72,7 +72,7 @@ pub fn md(s: &mut String, rep: &MonthReport) {
                         s,
                         "| {} | — | {} | — | — | — |",
                         l.name,
-                        pct(l.abstraction_ratio)
+                        pct_fine(l.abstraction_ratio)
                     );
                     continue;
                 };
@@ -80,9 +80,9 @@ pub fn md(s: &mut String, rep: &MonthReport) {
                     s,
                     "| {} | {} | {} | {} | {} | {} |",
                     l.name,
-                    pct(r.abstraction_ratio_issued),
-                    pct(l.abstraction_ratio),
-                    pp(r.abstraction_ratio_change),
+                    pct_fine(r.abstraction_ratio_issued),
+                    pct_fine(l.abstraction_ratio),
+                    pp_fine(r.abstraction_ratio_change),
                     signed_hours(r.rostered_hours_change),
                     signed_hours(r.abstracted_hours_change),
                 );
@@ -116,8 +116,8 @@ pub fn html(s: &mut String, rep: &MonthReport) {
             for l in rep.present() {
                 let (issued, change, rostered, abstracted) = match &l.revision {
                     Some(r) => (
-                        pct(r.abstraction_ratio_issued),
-                        pp(r.abstraction_ratio_change),
+                        pct_fine(r.abstraction_ratio_issued),
+                        pp_fine(r.abstraction_ratio_change),
                         signed_hours(r.rostered_hours_change),
                         signed_hours(r.abstracted_hours_change),
                     ),
@@ -128,7 +128,7 @@ pub fn html(s: &mut String, rep: &MonthReport) {
                     "<tr><th scope=\"row\">{}</th><td class=\"n\">{issued}</td><td class=\"n\">{}</td>\
                      <td class=\"n\">{change}</td><td class=\"n\">{rostered}</td><td class=\"n\">{abstracted}</td></tr>",
                     esc(&l.name),
-                    pct(l.abstraction_ratio),
+                    pct_fine(l.abstraction_ratio),
                 );
             }
             let _ = writeln!(

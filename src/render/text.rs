@@ -113,6 +113,19 @@ pub(crate) fn pp(d: Option<f64>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// A percentage to two decimals, for revisions: a late event moves a month's ratio by
+/// hundredths of a point, which one decimal would show as no change.
+pub(crate) fn pct_fine(r: Option<f64>) -> String {
+    r.map(|r| format!("{:.2}%", r * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Percentage points with a sign to two decimals, e.g. `+0.04 pp` (see [`pct_fine`]).
+pub(crate) fn pp_fine(d: Option<f64>) -> String {
+    d.map(|d| format!("{:+.2} pp", d * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
 /// `12345.6` → `12,345.6`: thousands separators on a formatted number.
 pub(crate) fn grouped(s: String) -> String {
     let (sign, rest) = match s.strip_prefix('-') {
